@@ -1,0 +1,271 @@
+// The prefixed C API (hak_*): every entry point of a malloc replacement, on top of the fast
+// paths, spans (medium objects) and huge mappings. malloc_export.cpp maps the standard
+// names onto these for libhakmem.so.
+#include <cerrno>
+#include <cstring>
+
+#include "allocator/api_internal.hpp"
+#include "allocator/config.hpp"
+#include "allocator/init.hpp"
+#include "allocator/large.hpp"
+#include "superslab/pool.hpp"
+#include "superslab/span.hpp"
+
+namespace hakmem {
+
+void* malloc_refill(unsigned cls) {
+  ensure_init();
+  void* p = cache_refill_pop(cls);
+  if (p) ++t_cache->counters.malloc_calls;
+  return p;
+}
+
+void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh) {
+  ensure_init();
+  if (n <= kSpanMaxBytes && align <= kSpanMaxBytes) {
+    return span_alloc(n, align < os_page() ? os_page() : align, fresh);
+  }
+  return large_alloc(n, align, fresh);
+}
+
+void* malloc_slow(std::size_t n) {
+  bool fresh;
+  return alloc_beyond_slabs(n, 16, &fresh);
+}
+
+void free_slow(void* p) {
+  if (p == nullptr) return;
+  ensure_init();
+  switch (chunk_kind(p)) {
+    case kChunkSmall:
+      report_bad_pointer("invalid free (not the start of a block)", p);
+      return;
+    case kChunkSpan:
+      if (span_free(p) != 0) report_bad_pointer("invalid or double free (medium block)", p);
+      return;
+    case kChunkHuge:
+    case kChunkHugeAligned:
+      if (large_free(p) != 0) report_bad_pointer("invalid or double free (huge block)", p);
+      return;
+    case kChunkHugeBody:
+      report_bad_pointer("invalid free (inside a huge block)", p);
+      return;
+    default:
+      report_bad_pointer("invalid free (pointer not allocated by hakmem)", p);
+      return;
+  }
+}
+
+std::size_t usable_size(const void* p) {
+  if (p == nullptr) return 0;
+  switch (chunk_kind(p)) {
+    case kChunkSmall: {
+      SuperSlab* ss = superslab_of(p);
+      unsigned unit = unit_of(p);
+      if (!small_object_valid(ss, p, unit)) return 0;
+      return kClassSize[ss->unit_info[unit] & 0xff];
+    }
+    case kChunkSpan:
+      return span_size(p);
+    case kChunkHuge:
+    case kChunkHugeAligned:
+      return large_usable_size(p);
+    default:
+      return 0;
+  }
+}
+
+void* aligned_impl(std::size_t align, std::size_t n) {
+  if (align <= 16) return fast_malloc(n);
+  void* p;
+  if (n <= kSmallMax && align <= kSmallMax) {
+    p = small_alloc(class_of_aligned(n, align));
+  } else {
+    bool fresh;
+    p = alloc_beyond_slabs(n, align, &fresh);
+  }
+  if (p && t_cache != &g_sentinel_cache) ++t_cache->counters.aligned_calls;
+  return p;
+}
+
+void* realloc_impl(void* p, std::size_t n) {
+  if (p == nullptr) return fast_malloc(n);
+  if (n == 0) {
+    fast_free(p);
+    return nullptr;
+  }
+  std::size_t old = usable_size(p);
+  if (old == 0) {
+    ensure_init();
+    report_bad_pointer("invalid realloc", p);
+    errno = EINVAL;
+    return nullptr;
+  }
+  ChunkKind kind = chunk_kind(p);
+  if (kind == kChunkSmall) {
+    // Same class, or shrinking by less than half: keep the block.
+    if (n <= old && (n > old / 2 || old <= 32)) return p;
+  } else if (kind == kChunkSpan) {
+    if (n > kSmallMax && n <= kSpanMaxBytes && span_resize_in_place(p, n)) return p;
+  } else if (n > kSpanMaxBytes) {
+    if (void* q = large_realloc(p, n)) return q;
+  }
+  void* q = fast_malloc(n);
+  if (!q) return nullptr;
+  std::memcpy(q, p, n < old ? n : old);
+  fast_free(p);
+  return q;
+}
+
+}  // namespace hakmem
+
+using namespace hakmem;
+
+extern "C" {
+
+void* hak_malloc(std::size_t size) { return fast_malloc(size); }
+void hak_free(void* ptr) { fast_free(ptr); }
+
+void* hak_calloc(std::size_t count, std::size_t size) {
+  std::size_t n;
+  if (__builtin_mul_overflow(count, size, &n)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p;
+  if (n <= kSmallMax) {
+    p = fast_malloc(n);
+    if (p) std::memset(p, 0, n);
+  } else {
+    bool fresh = false;
+    p = alloc_beyond_slabs(n, 16, &fresh);
+    if (p && !fresh) std::memset(p, 0, n);  // fresh pages are zero already: skip the write
+  }
+  if (p && t_cache != &g_sentinel_cache) ++t_cache->counters.calloc_calls;
+  return p;
+}
+
+void* hak_realloc(void* ptr, std::size_t size) {
+  void* q = realloc_impl(ptr, size);
+  if (t_cache != &g_sentinel_cache) ++t_cache->counters.realloc_calls;
+  return q;
+}
+
+void* hak_reallocarray(void* ptr, std::size_t count, std::size_t size) {
+  std::size_t n;
+  if (__builtin_mul_overflow(count, size, &n)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return hak_realloc(ptr, n);
+}
+
+int hak_posix_memalign(void** out, std::size_t alignment, std::size_t size) {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  int saved = errno;
+  void* p = aligned_impl(alignment, size);
+  if (!p) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+void* hak_aligned_alloc(std::size_t alignment, std::size_t size) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return aligned_impl(alignment, size);
+}
+
+void* hak_memalign(std::size_t alignment, std::size_t size) {
+  // glibc: a non-power-of-two alignment is rounded up to the next power of two.
+  if (alignment & (alignment - 1)) {
+    if (alignment > (std::size_t{1} << 62)) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    alignment = std::size_t{1} << (64 - __builtin_clzll(alignment));
+  }
+  return aligned_impl(alignment, size);
+}
+
+void* hak_valloc(std::size_t size) { return aligned_impl(os_page(), size); }
+
+void* hak_pvalloc(std::size_t size) {
+  std::size_t page = os_page();
+  if (size > ~std::size_t{0} - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  std::size_t n = (size + page - 1) & ~(page - 1);
+  return aligned_impl(page, n == 0 ? page : n);
+}
+
+std::size_t hak_malloc_usable_size(const void* ptr) { return usable_size(ptr); }
+
+void hak_free_sized(void* ptr, std::size_t size) {
+  if (ptr && chunk_kind(ptr) == kChunkSmall && size > usable_size(ptr)) {
+    ensure_init();
+    report_bad_pointer("free_sized with a size larger than the block", ptr);
+    return;
+  }
+  fast_free(ptr);
+}
+
+void hak_free_aligned_sized(void* ptr, std::size_t alignment, std::size_t size) {
+  if (ptr && (reinterpret_cast<std::uintptr_t>(ptr) & (alignment - 1)) != 0) {
+    ensure_init();
+    report_bad_pointer("free_aligned_sized with an alignment the block does not have", ptr);
+    return;
+  }
+  hak_free_sized(ptr, size);
+}
+
+int hak_malloc_trim(std::size_t) {
+  ensure_init();
+  if (t_cache != &g_sentinel_cache) heap_flush_all(heap_of(t_cache));
+  std::size_t released = 0;
+  span_release_empty();
+  released += pool_purge(true);
+  released += large_purge(true);
+  return released > 0 ? 1 : 0;
+}
+
+int hak_owns(const void* ptr) { return usable_size(ptr) != 0; }
+
+void hak_thread_flush(void) {
+  if (t_cache != &g_sentinel_cache) heap_flush_all(heap_of(t_cache));
+}
+
+void* hak_block_alloc(std::size_t size) {
+  if (size == 0) size = 1;
+  bool fresh;
+  return alloc_beyond_slabs(size, os_page(), &fresh);
+}
+
+void hak_block_free(void* block) { fast_free(block); }
+
+int hak_option_get(const char* name, long* value) {
+  ensure_init();
+  return config_get(name, value);
+}
+
+int hak_option_set(const char* name, long value) {
+  ensure_init();
+  int rc = config_set(name, value);
+  if (rc == 0) {
+    large_set_cache_limit(static_cast<std::size_t>(option(Opt::kLargeCacheMb)) << 20,
+                          static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull);
+  }
+  return rc;
+}
+
+void hak_options_print(void) {
+  ensure_init();
+  config_print();
+}
+
+}  // extern "C"

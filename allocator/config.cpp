@@ -1,0 +1,172 @@
+#include "allocator/config.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "allocator/fmt.hpp"
+#include "superslab/os.hpp"
+#include "superslab/pool.hpp"
+
+namespace hakmem {
+namespace {
+
+const char* const kPopulateNames[] = {"auto", "always", "never", nullptr};
+const char* const kHugeNames[] = {"auto", "thp", "hugetlb", "off", nullptr};
+const char* const kOnErrorNames[] = {"report", "abort", nullptr};
+
+const OptionDef kDefs[] = {
+    {"VERBOSE", 0, 0, 1, nullptr, "print every option and its source at start"},
+    {"STATS", 0, 0, 1, nullptr, "print a statistics summary at exit"},
+    {"PROFILE", 0, 0, 1, nullptr, "publish live counters in /dev/shm/hakmem-<pid>"},
+    {"POPULATE", 0, 0, 2, kPopulateNames, "pre-fault memory the hot path will write"},
+    {"HUGEPAGES", 0, 0, 3, kHugeNames, "huge pages for dense SuperSlabs"},
+    {"PURGE_DELAY_MS", 1000, 0, 3600000, nullptr, "idle time before memory is returned"},
+    {"RESERVE_MB", 64, 0, 1 << 20, nullptr, "empty SuperSlabs kept warm"},
+    {"LARGE_CACHE_MB", 256, 0, 1 << 20, nullptr, "freed huge blocks kept mapped for reuse"},
+    {"ON_ERROR", 0, 0, 1, kOnErrorNames, "invalid/double free: report and continue, or abort"},
+    {"DENSE_SUPERSLABS", 4, 1, 1 << 20, nullptr,
+     "SuperSlabs in use from which whole-SuperSlab populate and huge pages apply"},
+};
+static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
+
+std::atomic<long> g_values[static_cast<unsigned>(Opt::kCount)] = {
+    0, 0, 0, 0, 0, 1000, 64, 256, 0, 4};
+OptSource g_sources[static_cast<unsigned>(Opt::kCount)];
+
+int find(const char* name) {
+  for (unsigned i = 0; i < static_cast<unsigned>(Opt::kCount); ++i) {
+    if (std::strcmp(kDefs[i].name, name) == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool parse_value(const OptionDef& d, const char* text, long* out) {
+  if (d.enum_names) {
+    for (long i = 0; d.enum_names[i]; ++i) {
+      if (strcasecmp(text, d.enum_names[i]) == 0) {
+        *out = i;
+        return true;
+      }
+    }
+  } else if (d.max == 1) {
+    if (!strcasecmp(text, "true") || !strcasecmp(text, "yes") || !strcasecmp(text, "on")) {
+      *out = 1;
+      return true;
+    }
+    if (!strcasecmp(text, "false") || !strcasecmp(text, "no") || !strcasecmp(text, "off")) {
+      *out = 0;
+      return true;
+    }
+  }
+  if (*text == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v < d.min || v > d.max) return false;
+  *out = v;
+  return true;
+}
+
+void warn_bad(const OptionDef& d, const char* text) {
+  TextBuf b;
+  b.str("hakmem: ignoring HAKMEM_").str(d.name).str("='").str(text).str("' (expected ");
+  if (d.enum_names) {
+    for (int i = 0; d.enum_names[i]; ++i) b.str(i ? "|" : "").str(d.enum_names[i]);
+  } else {
+    b.str("an integer in [").snum(d.min).str(", ").snum(d.max).str("]");
+  }
+  b.str("); using the default ");
+  if (d.enum_names) b.str(d.enum_names[d.def]); else b.snum(d.def);
+  b.str("\n").flush_stderr();
+}
+
+}  // namespace
+
+void TextBuf::flush_stderr() {
+  std::size_t off = 0;
+  while (off < len_) {
+    ssize_t n = ::write(2, buf_ + off, len_ - off);
+    if (n <= 0) break;
+    off += static_cast<std::size_t>(n);
+  }
+  len_ = 0;
+}
+
+const OptionDef& option_def(Opt o) { return kDefs[static_cast<unsigned>(o)]; }
+long option(Opt o) { return g_values[static_cast<unsigned>(o)].load(std::memory_order_relaxed); }
+OptSource option_source(Opt o) { return g_sources[static_cast<unsigned>(o)]; }
+
+void config_load_env() {
+  char name[64];
+  for (unsigned i = 0; i < static_cast<unsigned>(Opt::kCount); ++i) {
+    const OptionDef& d = kDefs[i];
+    std::size_t len = std::strlen(d.name);
+    std::memcpy(name, "HAKMEM_", 7);
+    std::memcpy(name + 7, d.name, len + 1);
+    const char* text = std::getenv(name);
+    g_values[i].store(d.def, std::memory_order_relaxed);
+    g_sources[i] = OptSource::kDefault;
+    if (!text) continue;
+    long v;
+    if (parse_value(d, text, &v)) {
+      g_values[i].store(v, std::memory_order_relaxed);
+      g_sources[i] = OptSource::kEnv;
+    } else {
+      warn_bad(d, text);
+    }
+  }
+}
+
+int config_set(const char* name, long value) {
+  int i = name ? find(name) : -1;
+  if (i < 0 || value < kDefs[i].min || value > kDefs[i].max) {
+    errno = EINVAL;
+    return -1;
+  }
+  g_values[i].store(value, std::memory_order_relaxed);
+  g_sources[i] = OptSource::kApi;
+  config_apply();
+  return 0;
+}
+
+int config_get(const char* name, long* value) {
+  int i = name ? find(name) : -1;
+  if (i < 0 || !value) {
+    errno = EINVAL;
+    return -1;
+  }
+  *value = g_values[i].load(std::memory_order_relaxed);
+  return 0;
+}
+
+void config_print() {
+  TextBuf b;
+  b.str("hakmem: options (HAKMEM_<NAME>)\n").flush_stderr();
+  for (unsigned i = 0; i < static_cast<unsigned>(Opt::kCount); ++i) {
+    const OptionDef& d = kDefs[i];
+    long v = g_values[i].load(std::memory_order_relaxed);
+    b.str("hakmem:   ").str(d.name).pad_to(36);
+    if (d.enum_names) b.str(d.enum_names[v]); else b.snum(v);
+    b.pad_to(52).str(g_sources[i] == OptSource::kEnv ? "env"
+                     : g_sources[i] == OptSource::kApi ? "api" : "default");
+    b.pad_to(62).str(d.help).str("\n").flush_stderr();
+  }
+}
+
+void config_apply() {
+  os::Policy pol;
+  pol.populate = static_cast<os::PopulatePolicy>(option(Opt::kPopulate));
+  pol.huge = static_cast<os::HugePolicy>(option(Opt::kHugepages));
+  os::set_policy(pol);
+  PoolConfig pc;
+  pc.reserve_bytes = static_cast<std::size_t>(option(Opt::kReserveMb)) << 20;
+  pc.purge_delay_ns = static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull;
+  pc.dense_threshold = static_cast<std::uint32_t>(option(Opt::kDenseSuperSlabs));
+  pool_configure(pc);
+}
+
+}  // namespace hakmem

@@ -1,0 +1,111 @@
+#include "allocator/init.hpp"
+
+#include <pthread.h>
+#include <sys/auxv.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "allocator/config.hpp"
+#include "allocator/fmt.hpp"
+#include "allocator/large.hpp"
+#include "superslab/pool.hpp"
+#include "superslab/span.hpp"
+#include "unified_cache/heap.hpp"
+#include "hakmem/hakmem.h"
+
+namespace hakmem {
+
+std::atomic<int> g_init_state{0};
+
+namespace {
+
+thread_local bool t_initializing = false;
+std::atomic<std::uint64_t> g_invalid_frees{0};
+
+void fork_prepare() {
+  large_fork_prepare();
+  span_fork_prepare();
+  pool_fork_prepare();
+  heap_fork_prepare();
+}
+void fork_parent() {
+  heap_fork_parent();
+  pool_fork_parent();
+  span_fork_parent();
+  large_fork_parent();
+}
+void fork_child() {
+  heap_fork_child();
+  pool_fork_child();
+  span_fork_child();
+  large_fork_child();
+}
+
+void report_message(const char* what, const void* p) {
+  TextBuf b;
+  b.str("hakmem: ").str(what).str(" of pointer ").hex(reinterpret_cast<std::uintptr_t>(p));
+  bool abort_now = g_init_state.load(std::memory_order_acquire) == 2 &&
+                   option(Opt::kOnError) == kOnErrorAbort;
+  b.str(abort_now ? "; aborting (HAKMEM_ON_ERROR=abort)\n" : "; ignored\n").flush_stderr();
+  if (abort_now) std::abort();
+}
+
+// Double frees found by the cache layer are counted there.
+void cache_error_hook(const char* what, const void* p) { report_message(what, p); }
+
+std::uintptr_t random_key() {
+  std::uintptr_t key = 0x9e3779b97f4a7c15ull;
+  if (auto* r = reinterpret_cast<const unsigned char*>(getauxval(AT_RANDOM))) {
+    std::uintptr_t v;
+    std::memcpy(&v, r, sizeof(v));
+    key ^= v;
+  }
+  key ^= reinterpret_cast<std::uintptr_t>(&key);
+  return key | 1;  // never zero: a zeroed object must not look freed
+}
+
+void do_init() {
+  g_free_tag_key = random_key();
+  config_load_env();
+  config_apply();
+  large_set_cache_limit(static_cast<std::size_t>(option(Opt::kLargeCacheMb)) << 20,
+                        static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull);
+  set_error_reporter(cache_error_hook);
+  unified_cache_init();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+}  // namespace
+
+void init_slow() {
+  int expected = 0;
+  if (g_init_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    t_initializing = true;
+    do_init();
+    t_initializing = false;
+    g_init_state.store(2, std::memory_order_release);
+    if (option(Opt::kVerbose)) config_print();
+    return;
+  }
+  if (t_initializing) return;  // re-entered from inside do_init: proceed as is
+  while (g_init_state.load(std::memory_order_acquire) != 2) __builtin_ia32_pause();
+}
+
+void report_bad_pointer(const char* what, const void* p) {
+  g_invalid_frees.fetch_add(1, std::memory_order_relaxed);
+  report_message(what, p);
+}
+
+std::uint64_t invalid_free_count() { return g_invalid_frees.load(std::memory_order_relaxed); }
+
+// Start early when loaded (prints HAKMEM_VERBOSE output first), and print statistics at
+// exit when asked.
+__attribute__((constructor)) static void hakmem_load() { ensure_init(); }
+__attribute__((destructor)) static void hakmem_unload() {
+  if (g_init_state.load(std::memory_order_acquire) == 2 && option(Opt::kStats)) {
+    hakmem_stats_print();
+  }
+}
+
+}  // namespace hakmem

@@ -1,0 +1,45 @@
+// Request size -> size class. Up to 1 KiB one table lookup; up to 32 KiB a few bit
+// operations (no loops, no divisions).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "unified_cache/size_classes.hpp"
+
+namespace hakmem {
+
+inline constexpr std::array<std::uint8_t, kTinyMax / 16 + 1> kTinyClass = [] {
+  std::array<std::uint8_t, kTinyMax / 16 + 1> t{};
+  unsigned cls = 0;
+  for (unsigned i = 0; i < t.size(); ++i) {
+    std::size_t size = i * 16;
+    while (kClassSize[cls] < size) ++cls;
+    t[i] = static_cast<std::uint8_t>(cls);
+  }
+  return t;
+}();
+
+// For 128 < n <= kSmallMax: 8 classes per doubling (2^b, 2^(b+1)].
+constexpr unsigned class_of_medium(std::size_t n) {
+  unsigned b = 63u - static_cast<unsigned>(__builtin_clzll(n - 1));
+  unsigned k = static_cast<unsigned>((n - 1) >> (b - 3)) - 7;  // 1..8
+  return 8 + (b - 7) * 8 + k - 1;
+}
+
+constexpr unsigned class_of(std::size_t n) {
+  return n <= kTinyMax ? kTinyClass[(n + 15) >> 4] : class_of_medium(n);
+}
+
+// The smallest class that holds n bytes and whose size is a multiple of align (a power of
+// two <= kSmallMax); objects of such a class are align-aligned (see superslab.hpp).
+constexpr unsigned class_of_aligned(std::size_t n, std::size_t align) {
+  std::size_t m = (n + align - 1) & ~(align - 1);
+  if (m == 0) m = align;
+  unsigned cls = class_of(m);
+  while (kClassSize[cls] % align != 0) ++cls;
+  return cls;
+}
+
+}  // namespace hakmem

@@ -1,0 +1,61 @@
+// The internal lock: a futex mutex (no allocation, usable during bootstrap and in atfork
+// handlers) that counts acquisitions, contended acquisitions and time spent waiting
+// separately — a futex in a profile may be an idle waiter, not contention.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace hakmem {
+
+struct LockStats {
+  std::atomic<std::uint64_t> acquisitions{0};
+  std::atomic<std::uint64_t> contended{0};
+  std::atomic<std::uint64_t> wait_ns{0};
+};
+
+class Lock {
+ public:
+  constexpr explicit Lock(const char* name) : name_(name) {}
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  void lock() {
+    int expected = 0;
+    if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) [[likely]] {
+      stats_.acquisitions.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    lock_contended();
+  }
+  void unlock() {
+    if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]] wake();
+  }
+  // Used by the child after fork(): the parent's other threads are gone.
+  void reset_after_fork() { state_.store(0, std::memory_order_relaxed); }
+
+  const char* name() const { return name_; }
+  const LockStats& stats() const { return stats_; }
+
+ private:
+  [[gnu::noinline]] void lock_contended();
+  [[gnu::noinline]] void wake();
+
+  std::atomic<int> state_{0};  // 0 free, 1 locked, 2 locked with waiters
+  const char* name_;
+  LockStats stats_;
+};
+
+class LockGuard {
+ public:
+  explicit LockGuard(Lock& l) : l_(l) { l_.lock(); }
+  ~LockGuard() { l_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  Lock& l_;
+};
+
+}  // namespace hakmem

@@ -1,0 +1,176 @@
+#include "superslab/os.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "superslab/os_stats.hpp"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace hakmem::os {
+namespace {
+
+std::atomic<int> g_huge{static_cast<int>(HugePolicy::kAuto)};
+std::atomic<int> g_populate{static_cast<int>(PopulatePolicy::kAuto)};
+// Once MADV_POPULATE_WRITE fails with EINVAL the kernel lacks it: stop asking.
+std::atomic<bool> g_no_populate_write{false};
+std::atomic<int> g_thp_mode{-2};
+
+}  // namespace
+
+OsStats g_os_stats;
+
+void set_policy(const Policy& p) {
+  g_huge.store(static_cast<int>(p.huge), std::memory_order_relaxed);
+  g_populate.store(static_cast<int>(p.populate), std::memory_order_relaxed);
+}
+
+Policy policy() {
+  return Policy{static_cast<HugePolicy>(g_huge.load(std::memory_order_relaxed)),
+                static_cast<PopulatePolicy>(g_populate.load(std::memory_order_relaxed))};
+}
+
+void* map(std::size_t size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  g_os_stats.mmap_calls.fetch_add(1, std::memory_order_relaxed);
+  g_os_stats.bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  return p;
+}
+
+static void* trim_to_alignment(char* raw, std::size_t raw_size, std::size_t size,
+                               std::size_t align) {
+  std::uintptr_t start = (reinterpret_cast<std::uintptr_t>(raw) + align - 1) & ~(align - 1);
+  char* aligned = reinterpret_cast<char*>(start);
+  std::size_t head = static_cast<std::size_t>(aligned - raw);
+  std::size_t tail = raw_size - head - size;
+  if (head) ::munmap(raw, head);
+  if (tail) ::munmap(aligned + size, tail);
+  return aligned;
+}
+
+void* map_aligned(std::size_t size, std::size_t align, bool try_hugetlb, bool* got_hugetlb) {
+  if (got_hugetlb) *got_hugetlb = false;
+  if (try_hugetlb && size % kHugePageSize == 0) {
+    // hugetlbfs mappings are naturally 2 MiB aligned; fails at once when none are reserved.
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    if (p != MAP_FAILED) {
+      if ((reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0) {
+        g_os_stats.mmap_calls.fetch_add(1, std::memory_order_relaxed);
+        g_os_stats.bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+        if (got_hugetlb) *got_hugetlb = true;
+        return p;
+      }
+      ::munmap(p, size);
+    }
+  }
+  std::size_t raw_size = size + align;
+  if (raw_size < size) return nullptr;
+  void* raw = ::mmap(nullptr, raw_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  g_os_stats.mmap_calls.fetch_add(1, std::memory_order_relaxed);
+  g_os_stats.bytes_mapped.fetch_add(size, std::memory_order_relaxed);
+  return trim_to_alignment(static_cast<char*>(raw), raw_size, size, align);
+}
+
+void* reserve_aligned(std::size_t size, std::size_t align) {
+  std::size_t raw_size = size + align;
+  if (raw_size < size) return nullptr;
+  void* raw = ::mmap(nullptr, raw_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  return trim_to_alignment(static_cast<char*>(raw), raw_size, size, align);
+}
+
+void unmap(void* p, std::size_t size) {
+  if (::munmap(p, size) == 0) {
+    g_os_stats.munmap_calls.fetch_add(1, std::memory_order_relaxed);
+    g_os_stats.bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
+  }
+}
+
+std::size_t populate(void* p, std::size_t len) {
+  if (len == 0) return 0;
+  if (!g_no_populate_write.load(std::memory_order_relaxed)) {
+    g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+    if (::madvise(p, len, MADV_POPULATE_WRITE) == 0) {
+      g_os_stats.bytes_populated.fetch_add(len, std::memory_order_relaxed);
+      return len;
+    }
+    if (errno == EINVAL) g_no_populate_write.store(true, std::memory_order_relaxed);
+    // ENOMEM and friends: fall through and let the touch fault (or fail) page by page.
+  }
+  // Old kernel: write one byte per page. The memory is fresh (zero) or ours to clobber.
+  volatile char* c = static_cast<volatile char*>(p);
+  for (std::size_t off = 0; off < len; off += kPageSize) c[off] = c[off];
+  g_os_stats.bytes_populated.fetch_add(len, std::memory_order_relaxed);
+  return len;
+}
+
+bool advise_hugepage(void* p, std::size_t len) {
+  g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+  return ::madvise(p, len, MADV_HUGEPAGE) == 0;
+}
+
+bool purge_lazy(void* p, std::size_t len) {
+  g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+  if (::madvise(p, len, MADV_FREE) == 0) {
+    g_os_stats.bytes_purged_lazy.fetch_add(len, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool purge_now(void* p, std::size_t len) {
+  g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
+  if (::madvise(p, len, MADV_DONTNEED) == 0) {
+    g_os_stats.bytes_purged.fetch_add(len, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+int thp_mode() {
+  int cached = g_thp_mode.load(std::memory_order_relaxed);
+  if (cached != -2) return cached;
+  int mode = -1;
+  int fd = ::open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[128] = {};
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n > 0) {
+      if (std::strstr(buf, "[always]")) mode = 0;
+      else if (std::strstr(buf, "[madvise]")) mode = 1;
+      else if (std::strstr(buf, "[never]")) mode = 2;
+    }
+  }
+  g_thp_mode.store(mode, std::memory_order_relaxed);
+  return mode;
+}
+
+std::uint64_t minor_faults() {
+  struct rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  return static_cast<std::uint64_t>(ru.ru_minflt);
+}
+
+std::uint64_t now_ns() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace hakmem::os

@@ -1,0 +1,228 @@
+#include "superslab/pool.hpp"
+
+#include <cerrno>
+
+#include "superslab/os.hpp"
+#include "superslab/os_stats.hpp"
+
+namespace hakmem {
+namespace {
+
+Lock g_pool_lock("superslab_pool");
+PoolConfig g_cfg;
+PoolStats g_stats;
+
+// Doubly linked lists guarded by g_pool_lock. The reserve is kept in release order (oldest
+// at the head) so decay looks only at the head.
+struct List {
+  SuperSlab* head = nullptr;
+  SuperSlab* tail = nullptr;
+  std::size_t count = 0;
+
+  void push_back(SuperSlab* ss) {
+    ss->next = nullptr;
+    ss->prev = tail;
+    if (tail) tail->next = ss; else head = ss;
+    tail = ss;
+    ++count;
+  }
+  SuperSlab* pop_back() {
+    SuperSlab* ss = tail;
+    if (ss) remove(ss);
+    return ss;
+  }
+  SuperSlab* pop_front() {
+    SuperSlab* ss = head;
+    if (ss) remove(ss);
+    return ss;
+  }
+  void remove(SuperSlab* ss) {
+    if (ss->prev) ss->prev->next = ss->next; else head = ss->next;
+    if (ss->next) ss->next->prev = ss->prev; else tail = ss->prev;
+    ss->next = ss->prev = nullptr;
+    --count;
+  }
+};
+
+List g_reserve;   // empty, populated, newest at the tail
+List g_lazy;      // empty, MADV_FREE'd: cheap to reuse, RSS may still count them
+List g_purged;    // empty, MADV_DONTNEED'd: address space only
+List g_orphans;
+std::atomic<std::uint64_t> g_next_purge_ns{0};
+
+std::size_t payload_size() { return kSuperSlabSize - kSuperSlabHeaderSize; }
+char* payload(SuperSlab* ss) { return reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize; }
+
+// Applies the huge-page and populate policy to a SuperSlab about to be handed out.
+void prepare_memory(SuperSlab* ss, bool fresh) {
+  os::Policy pol = os::policy();
+  bool dense = pool_heap_is_dense();
+  bool want_thp = !ss->hugetlb &&
+                  (pol.huge == os::HugePolicy::kThp ||
+                   (pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != 2));
+  if (want_thp && !ss->huge_page) {
+    if (os::advise_hugepage(ss, kSuperSlabSize)) {
+      ss->huge_page = true;
+      os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  bool populate_all = pol.populate == os::PopulatePolicy::kAlways ||
+                      (pol.populate == os::PopulatePolicy::kAuto && (dense || ss->huge_page));
+  if (pol.populate == os::PopulatePolicy::kNever) populate_all = false;
+  if (populate_all && (fresh || ss->purged || ss->populated_units != 0xffffffffu)) {
+    os::populate(ss, kSuperSlabSize);
+    ss->populated_units = 0xffffffffu;
+    ss->purged = false;
+  }
+}
+
+SuperSlab* map_new() {
+  os::Policy pol = os::policy();
+  bool try_hugetlb = pol.huge == os::HugePolicy::kHugetlb;
+  bool got_hugetlb = false;
+  void* mem = os::map_aligned(kSuperSlabSize, kSuperSlabSize, try_hugetlb, &got_hugetlb);
+  if (!mem) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  auto* ss = static_cast<SuperSlab*>(mem);
+  ss->magic = kSuperSlabMagic;
+  ss->owner.store(nullptr, std::memory_order_relaxed);
+  ss->hugetlb = got_hugetlb;
+  ss->huge_page = got_hugetlb;
+  ss->purged = false;
+  ss->populated_units = got_hugetlb ? 0xffffffffu : 0;  // hugetlb pages are faulted whole
+  ss->numa_node = -1;
+  if (got_hugetlb) os::g_os_stats.hugepages_hugetlb.fetch_add(1, std::memory_order_relaxed);
+  g_stats.mapped.fetch_add(1, std::memory_order_relaxed);
+  return ss;
+}
+
+}  // namespace
+
+void pool_configure(const PoolConfig& cfg) {
+  LockGuard g(g_pool_lock);
+  g_cfg = cfg;
+}
+PoolConfig pool_config() {
+  LockGuard g(g_pool_lock);
+  return g_cfg;
+}
+const PoolStats& pool_stats() { return g_stats; }
+Lock& pool_lock() { return g_pool_lock; }
+
+bool pool_heap_is_dense() {
+  return g_stats.in_use.load(std::memory_order_relaxed) >= g_cfg.dense_threshold;
+}
+
+SuperSlab* pool_acquire(ChunkKind kind) {
+  SuperSlab* ss = nullptr;
+  bool fresh = false;
+  bool zeroed = false;
+  {
+    LockGuard g(g_pool_lock);
+    // Newest warm one first (most likely still in cache), then lazily purged, then purged.
+    if ((ss = g_reserve.pop_back())) {
+      g_stats.reserved.fetch_sub(1, std::memory_order_relaxed);
+    } else if ((ss = g_lazy.pop_back())) {
+      g_stats.purged_idle.fetch_sub(1, std::memory_order_relaxed);
+    } else if ((ss = g_purged.pop_back())) {
+      g_stats.purged_idle.fetch_sub(1, std::memory_order_relaxed);
+      zeroed = true;
+    }
+  }
+  if (!ss) {
+    ss = map_new();
+    if (!ss) return nullptr;
+    fresh = true;
+    zeroed = true;
+  }
+  ss->zeroed = zeroed;
+  ss->kind = kind;
+  g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
+  prepare_memory(ss, fresh);
+  registry_set(ss, kSuperSlabSize, kind, kind);
+  return ss;
+}
+
+void pool_release(SuperSlab* ss) {
+  ss->owner.store(nullptr, std::memory_order_release);
+  // While empty it is not ours to free into: a stray free() there is reported as invalid.
+  registry_clear(ss, kSuperSlabSize);
+  ss->released_ns = os::now_ns();
+  g_stats.in_use.fetch_sub(1, std::memory_order_relaxed);
+  bool over_budget;
+  {
+    LockGuard g(g_pool_lock);
+    g_reserve.push_back(ss);
+    g_stats.reserved.fetch_add(1, std::memory_order_relaxed);
+    over_budget = g_reserve.count * kSuperSlabSize > g_cfg.reserve_bytes;
+    if (g_next_purge_ns.load(std::memory_order_relaxed) == 0) {
+      g_next_purge_ns.store(ss->released_ns + g_cfg.purge_delay_ns, std::memory_order_relaxed);
+    }
+  }
+  if (over_budget) pool_purge(false);
+}
+
+void pool_orphan_push(SuperSlab* ss) {
+  ss->owner.store(nullptr, std::memory_order_release);
+  LockGuard g(g_pool_lock);
+  g_orphans.push_back(ss);
+  g_stats.orphaned.fetch_add(1, std::memory_order_relaxed);
+}
+
+SuperSlab* pool_orphan_pop() {
+  if (g_stats.orphaned.load(std::memory_order_relaxed) == 0) return nullptr;
+  LockGuard g(g_pool_lock);
+  SuperSlab* ss = g_orphans.pop_front();
+  if (ss) g_stats.orphaned.fetch_sub(1, std::memory_order_relaxed);
+  return ss;
+}
+
+std::size_t pool_purge(bool force) {
+  std::size_t released = 0;
+  std::uint64_t now = os::now_ns();
+  LockGuard g(g_pool_lock);
+  g_stats.purge_rounds.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t delay = g_cfg.purge_delay_ns;
+  // Stage 2: lazily freed ones that stayed unused another delay are dropped for real.
+  while (SuperSlab* ss = g_lazy.head) {
+    if (!force && now - ss->released_ns < 2 * delay) break;
+    g_lazy.remove(ss);
+    os::purge_now(payload(ss), payload_size());
+    g_purged.push_back(ss);
+    released += payload_size();
+  }
+  // Stage 1: reserve entries past the delay, or beyond the budget, are MADV_FREE'd (or
+  // dropped at once when forced, so malloc_trim lowers RSS immediately).
+  while (SuperSlab* ss = g_reserve.head) {
+    bool over = g_reserve.count * kSuperSlabSize > g_cfg.reserve_bytes;
+    if (!force && !over && now - ss->released_ns < delay) break;
+    g_reserve.remove(ss);
+    g_stats.reserved.fetch_sub(1, std::memory_order_relaxed);
+    g_stats.purged_idle.fetch_add(1, std::memory_order_relaxed);
+    ss->purged = true;
+    ss->populated_units = 0;
+    if (force || ss->hugetlb || !os::purge_lazy(payload(ss), payload_size())) {
+      os::purge_now(payload(ss), payload_size());
+      g_purged.push_back(ss);
+    } else {
+      g_lazy.push_back(ss);
+    }
+    released += payload_size();
+  }
+  SuperSlab* next_due = g_reserve.head ? g_reserve.head : g_lazy.head;
+  g_next_purge_ns.store(next_due ? next_due->released_ns + delay : 0, std::memory_order_relaxed);
+  return released;
+}
+
+void pool_maybe_purge() {
+  std::uint64_t due = g_next_purge_ns.load(std::memory_order_relaxed);
+  if (due != 0 && os::now_ns() >= due) pool_purge(false);
+}
+
+void pool_fork_prepare() { g_pool_lock.lock(); }
+void pool_fork_parent() { g_pool_lock.unlock(); }
+void pool_fork_child() { g_pool_lock.reset_after_fork(); }
+
+}  // namespace hakmem

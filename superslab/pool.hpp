@@ -1,0 +1,62 @@
+// The process-wide source of SuperSlabs: a warm reserve of empty ones (still populated), a
+// purged list (address space kept, memory returned), orphans left by exited threads, and
+// the OS behind them. SuperSlab address space is never unmapped: a late remote free or
+// notification may still touch a header, and reusing address space keeps VMAs few.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "superslab/lock.hpp"
+#include "superslab/superslab.hpp"
+
+namespace hakmem {
+
+struct PoolConfig {
+  std::size_t reserve_bytes = std::size_t{64} << 20;  // warm reserve kept populated
+  std::uint64_t purge_delay_ns = 1000ull * 1000 * 1000;  // reserve entries older get purged
+  // SuperSlabs in use from which on the heap counts as large: huge pages and whole-SuperSlab
+  // populate pay off only when they will be filled.
+  std::uint32_t dense_threshold = 4;
+};
+
+struct PoolStats {
+  std::atomic<std::uint64_t> mapped{0};      // SuperSlabs ever obtained from the OS
+  std::atomic<std::uint64_t> in_use{0};      // held by heaps (small) or the span allocator
+  std::atomic<std::uint64_t> reserved{0};    // warm, empty
+  std::atomic<std::uint64_t> purged_idle{0}; // empty, memory returned
+  std::atomic<std::uint64_t> orphaned{0};
+  std::atomic<std::uint64_t> purge_rounds{0};
+};
+
+void pool_configure(const PoolConfig& cfg);
+PoolConfig pool_config();
+const PoolStats& pool_stats();
+Lock& pool_lock();
+
+// A SuperSlab of `kind` (header not initialised beyond the common fields), populated as the
+// policy says; nullptr with errno = ENOMEM when the OS refuses.
+SuperSlab* pool_acquire(ChunkKind kind);
+// An empty SuperSlab goes back to the warm reserve (purged later if unused).
+void pool_release(SuperSlab* ss);
+
+// Orphans: SuperSlabs of exited threads that still hold live objects.
+void pool_orphan_push(SuperSlab* ss);
+SuperSlab* pool_orphan_pop();
+
+// Purges reserve entries idle for longer than the delay (all of them when `force`):
+// MADV_FREE first, MADV_DONTNEED on the next round. Returns bytes released. Never called on
+// the fast path.
+std::size_t pool_purge(bool force);
+// Cheap check used by slow paths to run pool_purge only when something may be due.
+void pool_maybe_purge();
+
+// True when the heap is large enough for whole-SuperSlab populate and huge pages.
+bool pool_heap_is_dense();
+
+void pool_fork_prepare();
+void pool_fork_parent();
+void pool_fork_child();
+
+}  // namespace hakmem

@@ -1,0 +1,250 @@
+#include "superslab/span.hpp"
+
+#include <cerrno>
+#include <cstddef>
+#include <new>
+
+#include "superslab/lock.hpp"
+#include "superslab/os.hpp"
+#include "superslab/pool.hpp"
+#include "superslab/superslab.hpp"
+
+namespace hakmem {
+namespace {
+
+constexpr unsigned kPages = kSuperSlabSize / os::kPageSize;              // 512
+constexpr unsigned kFirstPage = kSuperSlabHeaderSize / os::kPageSize;    // 2
+constexpr unsigned kWords = kPages / 64;
+
+// Lives in the SuperSlab header where small SuperSlabs keep their slab array.
+struct SpanMeta {
+  std::uint64_t used[kWords];        // page is part of a live span
+  std::uint64_t populated[kWords];   // page is pre-faulted
+  std::uint64_t dirty[kWords];       // page was handed out since it was last zero
+  std::uint16_t span_pages[kPages];  // pages of the span starting at this page
+  std::uint32_t free_pages;
+  SuperSlab* next;
+  SuperSlab* prev;
+};
+static_assert(sizeof(SpanMeta) <= sizeof(SuperSlab::slabs));
+
+Lock g_span_lock("span");
+SuperSlab* g_span_list = nullptr;
+std::size_t g_empty_count = 0;
+
+SpanMeta* meta(SuperSlab* ss) { return reinterpret_cast<SpanMeta*>(&ss->slabs[0]); }
+char* page_addr(SuperSlab* ss, unsigned page) {
+  return reinterpret_cast<char*>(ss) + std::size_t{page} * os::kPageSize;
+}
+
+bool test(const std::uint64_t* bits, unsigned i) { return (bits[i / 64] >> (i % 64)) & 1; }
+void set_range(std::uint64_t* bits, unsigned from, unsigned n, bool value) {
+  for (unsigned i = from; i < from + n; ++i) {
+    if (value) bits[i / 64] |= std::uint64_t{1} << (i % 64);
+    else bits[i / 64] &= ~(std::uint64_t{1} << (i % 64));
+  }
+}
+// First used page in [from, to), or `to`.
+unsigned next_used(const SpanMeta* m, unsigned from, unsigned to) {
+  for (unsigned i = from; i < to;) {
+    std::uint64_t w = m->used[i / 64] >> (i % 64);
+    if (w) return std::min(to, i + static_cast<unsigned>(__builtin_ctzll(w)));
+    i = (i / 64 + 1) * 64;
+  }
+  return to;
+}
+
+int find_run(const SpanMeta* m, unsigned need, unsigned align_pages) {
+  unsigned p = (kFirstPage + align_pages - 1) / align_pages * align_pages;
+  while (p + need <= kPages) {
+    unsigned blocker = next_used(m, p, p + need);
+    if (blocker == p + need) return static_cast<int>(p);
+    // Skip past the used run that blocked us.
+    unsigned q = blocker;
+    while (q < kPages && test(m->used, q)) ++q;
+    p = (q + align_pages - 1) / align_pages * align_pages;
+  }
+  return -1;
+}
+
+void list_push(SuperSlab* ss) {
+  SpanMeta* m = meta(ss);
+  m->prev = nullptr;
+  m->next = g_span_list;
+  if (g_span_list) meta(g_span_list)->prev = ss;
+  g_span_list = ss;
+}
+void list_remove(SuperSlab* ss) {
+  SpanMeta* m = meta(ss);
+  if (m->prev) meta(m->prev)->next = m->next; else g_span_list = m->next;
+  if (m->next) meta(m->next)->prev = m->prev;
+  m->next = m->prev = nullptr;
+}
+
+SuperSlab* new_span_superslab() {
+  SuperSlab* ss = pool_acquire(kChunkSpan);
+  if (!ss) return nullptr;
+  ss->owner.store(nullptr, std::memory_order_relaxed);
+  SpanMeta* m = meta(ss);
+  for (unsigned w = 0; w < kWords; ++w) {
+    m->used[w] = 0;
+    m->dirty[w] = ss->zeroed ? 0 : ~std::uint64_t{0};
+    m->populated[w] = 0;
+  }
+  // Pool populated the whole SuperSlab (dense heap or huge page): remember it.
+  if (ss->populated_units == 0xffffffffu) set_range(m->populated, 0, kPages, true);
+  for (auto& s : m->span_pages) s = 0;
+  set_range(m->used, 0, kFirstPage, true);
+  m->free_pages = kPages - kFirstPage;
+  ++g_empty_count;
+  list_push(ss);
+  return ss;
+}
+
+// Pre-faults the not yet populated pages of [page, page+n) in as few madvise calls as runs.
+void populate_pages(SuperSlab* ss, unsigned page, unsigned n) {
+  if (os::policy().populate == os::PopulatePolicy::kNever) return;
+  SpanMeta* m = meta(ss);
+  unsigned i = page;
+  while (i < page + n) {
+    if (test(m->populated, i)) { ++i; continue; }
+    unsigned j = i;
+    while (j < page + n && !test(m->populated, j)) ++j;
+    os::populate(page_addr(ss, i), std::size_t{j - i} * os::kPageSize);
+    set_range(m->populated, i, j - i, true);
+    i = j;
+  }
+}
+
+bool any(const std::uint64_t* bits, unsigned from, unsigned n) {
+  for (unsigned i = from; i < from + n; ++i) if (test(bits, i)) return true;
+  return false;
+}
+
+}  // namespace
+
+void* span_alloc(std::size_t size, std::size_t align, bool* fresh) {
+  if (size == 0 || size > kSpanMaxBytes || align > kSpanMaxBytes) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  unsigned need = static_cast<unsigned>((size + os::kPageSize - 1) / os::kPageSize);
+  unsigned align_pages = align <= os::kPageSize ? 1 : static_cast<unsigned>(align / os::kPageSize);
+  LockGuard g(g_span_lock);
+  SuperSlab* ss = g_span_list;
+  int page = -1;
+  for (; ss; ss = meta(ss)->next) {
+    if (meta(ss)->free_pages < need) continue;
+    page = find_run(meta(ss), need, align_pages);
+    if (page >= 0) break;
+  }
+  if (!ss) {
+    ss = new_span_superslab();
+    if (!ss) return nullptr;
+    page = find_run(meta(ss), need, align_pages);
+    if (page < 0) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  SpanMeta* m = meta(ss);
+  if (m->free_pages == kPages - kFirstPage) --g_empty_count;
+  unsigned p = static_cast<unsigned>(page);
+  set_range(m->used, p, need, true);
+  m->span_pages[p] = static_cast<std::uint16_t>(need);
+  m->free_pages -= need;
+  populate_pages(ss, p, need);
+  if (fresh) *fresh = !any(m->dirty, p, need);
+  set_range(m->dirty, p, need, true);
+  return page_addr(ss, p);
+}
+
+static bool lookup(const void* p, SuperSlab** out_ss, unsigned* out_page) {
+  if (chunk_kind(p) != kChunkSpan) return false;
+  if (reinterpret_cast<std::uintptr_t>(p) & (os::kPageSize - 1)) return false;
+  SuperSlab* ss = superslab_of(p);
+  unsigned page = static_cast<unsigned>((reinterpret_cast<const char*>(p) -
+                                         reinterpret_cast<const char*>(ss)) / os::kPageSize);
+  if (page < kFirstPage || meta(ss)->span_pages[page] == 0) return false;
+  *out_ss = ss;
+  *out_page = page;
+  return true;
+}
+
+int span_free(void* p) {
+  LockGuard g(g_span_lock);
+  SuperSlab* ss;
+  unsigned page;
+  if (!lookup(p, &ss, &page)) return -1;
+  SpanMeta* m = meta(ss);
+  unsigned n = m->span_pages[page];
+  m->span_pages[page] = 0;
+  set_range(m->used, page, n, false);
+  m->free_pages += n;
+  if (m->free_pages == kPages - kFirstPage) {
+    // Keep one empty span SuperSlab warm; hand the others back to the pool.
+    if (g_empty_count >= 1) {
+      list_remove(ss);
+      pool_release(ss);
+    } else {
+      ++g_empty_count;
+    }
+  }
+  return 0;
+}
+
+std::size_t span_size(const void* p) {
+  LockGuard g(g_span_lock);
+  SuperSlab* ss;
+  unsigned page;
+  if (!lookup(p, &ss, &page)) return 0;
+  return std::size_t{meta(ss)->span_pages[page]} * os::kPageSize;
+}
+
+bool span_resize_in_place(void* p, std::size_t new_size) {
+  if (new_size == 0 || new_size > kSpanMaxBytes) return false;
+  unsigned need = static_cast<unsigned>((new_size + os::kPageSize - 1) / os::kPageSize);
+  LockGuard g(g_span_lock);
+  SuperSlab* ss;
+  unsigned page;
+  if (!lookup(p, &ss, &page)) return false;
+  SpanMeta* m = meta(ss);
+  unsigned have = m->span_pages[page];
+  if (need == have) return true;
+  if (need < have) {
+    set_range(m->used, page + need, have - need, false);
+    m->free_pages += have - need;
+  } else {
+    if (page + need > kPages || next_used(m, page + have, page + need) != page + need) {
+      return false;
+    }
+    set_range(m->used, page + have, need - have, true);
+    m->free_pages -= need - have;
+    populate_pages(ss, page + have, need - have);
+    set_range(m->dirty, page + have, need - have, true);
+  }
+  m->span_pages[page] = static_cast<std::uint16_t>(need);
+  return true;
+}
+
+std::size_t span_release_empty() {
+  LockGuard g(g_span_lock);
+  std::size_t n = 0;
+  for (SuperSlab* ss = g_span_list; ss;) {
+    SuperSlab* next = meta(ss)->next;
+    if (meta(ss)->free_pages == kPages - kFirstPage) {
+      list_remove(ss);
+      pool_release(ss);
+      --g_empty_count;
+      ++n;
+    }
+    ss = next;
+  }
+  return n;
+}
+
+void span_fork_prepare() { g_span_lock.lock(); }
+void span_fork_parent() { g_span_lock.unlock(); }
+void span_fork_child() { g_span_lock.reset_after_fork(); }
+
+}  // namespace hakmem

@@ -1,0 +1,30 @@
+// Medium objects and blocks: page-granular spans carved from span SuperSlabs under one lock.
+// Page 0 of each span SuperSlab is its header: an occupancy bitmap of the 512 pages and,
+// per page, the length of the span starting there (0 = no span starts here), so free()
+// validates a pointer with two loads before touching anything.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem {
+
+inline constexpr std::size_t kSpanMaxBytes = std::size_t{1} << 20;  // larger: huge mappings
+
+// A span of at least `size` bytes aligned to `align` (a power of two, >= 4096), or nullptr
+// (errno = ENOMEM). *fresh tells whether the memory is known to be zero.
+void* span_alloc(std::size_t size, std::size_t align, bool* fresh);
+// Returns 0 on success, -1 if p is not the start of a live span (nothing is changed).
+int span_free(void* p);
+// Bytes of the span starting at p, 0 if p is not a live span start.
+std::size_t span_size(const void* p);
+// Shrinks or grows the span at p in place when the neighbouring pages allow; true on success.
+bool span_resize_in_place(void* p, std::size_t new_size);
+// Gives empty span SuperSlabs back to the pool. Returns how many.
+std::size_t span_release_empty();
+
+void span_fork_prepare();
+void span_fork_parent();
+void span_fork_child();
+
+}  // namespace hakmem

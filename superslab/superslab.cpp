@@ -1,0 +1,94 @@
+#include "superslab/superslab.hpp"
+
+#include <new>
+
+#include "superslab/os.hpp"
+
+namespace hakmem {
+
+void superslab_init_small(SuperSlab* ss, void* owner) {
+  // Keep populated_units/purged across recycling: they describe the memory, not the use.
+  ss->magic = kSuperSlabMagic;
+  ss->owner.store(owner, std::memory_order_relaxed);
+  ss->kind = kChunkSmall;
+  ss->free_units = 0xffffffffu;
+  for (auto& info : ss->unit_info) info = kUnitFree;
+  for (auto& g : ss->geometry) g = UnitGeometry{0, 0, 1};
+  ss->remote_pending.store(0, std::memory_order_relaxed);
+  ss->notify_next = nullptr;
+  ss->next = ss->prev = nullptr;
+  ss->released_ns = 0;
+  for (auto& slab : ss->slabs) {
+    slab.local_free = nullptr;
+    slab.bump = slab.limit = slab.start = nullptr;
+    slab.used = slab.capacity = slab.obj_size = 0;
+    slab.state = SlabState::kUnused;
+    slab.next = slab.prev = nullptr;
+    slab.remote_free.store(nullptr, std::memory_order_relaxed);
+  }
+}
+
+static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_unit0) {
+  std::uint32_t run_mask = (units >= 32) ? 0xffffffffu : ((1u << units) - 1);
+  // Multi-unit slabs start at a multiple of their size so large objects stay aligned.
+  for (unsigned u = allow_unit0 ? 0 : units; u + units <= kUnitsPerSuperSlab; u += units) {
+    if (((free_units >> u) & run_mask) == run_mask) return static_cast<int>(u);
+  }
+  return -1;
+}
+
+Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate) {
+  unsigned units = slab_units_for(obj_size);
+  // Unit 0 is shorter (the header); prefer it for small classes only.
+  int u = find_free_run(ss->free_units, units, units == 1 && obj_size <= kUnitZeroMaxObject);
+  if (u < 0) return nullptr;
+  unsigned first = static_cast<unsigned>(u);
+  std::uint32_t run_mask = ((units >= 32) ? 0xffffffffu : ((1u << units) - 1)) << first;
+  ss->free_units &= ~run_mask;
+
+  Slab* slab = &ss->slabs[first];
+  char* begin = unit_address(ss, first);
+  char* end = begin + units * kUnitSize;
+  if (first == 0) begin += kSuperSlabHeaderSize;
+  slab->start = begin;
+  slab->bump = begin;
+  slab->obj_size = static_cast<std::uint16_t>(obj_size);
+  slab->capacity = static_cast<std::uint32_t>((end - begin) / obj_size);
+  slab->limit = begin + std::size_t{slab->capacity} * obj_size;
+  slab->local_free = nullptr;
+  slab->used = 0;
+  slab->cls = static_cast<std::uint8_t>(cls);
+  slab->first_unit = static_cast<std::uint8_t>(first);
+  slab->units = static_cast<std::uint8_t>(units);
+  slab->state = SlabState::kActive;
+  slab->next = slab->prev = nullptr;
+  slab->remote_free.store(nullptr, std::memory_order_relaxed);
+  UnitGeometry geo{static_cast<std::uint32_t>(begin - reinterpret_cast<char*>(ss)),
+                   slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1};
+  for (unsigned i = first; i < first + units; ++i) {
+    ss->geometry[i] = geo;
+    ss->unit_info[i] = static_cast<std::uint16_t>((first << 8) | (cls & 0xff));
+  }
+  if (populate && (ss->populated_units & run_mask) != run_mask) {
+    os::populate(begin, static_cast<std::size_t>(end - begin));
+    ss->populated_units |= run_mask;
+  }
+  return slab;
+}
+
+void superslab_release_slab(SuperSlab* ss, Slab* slab) {
+  unsigned first = slab->first_unit;
+  unsigned units = slab->units;
+  for (unsigned i = first; i < first + units; ++i) {
+    ss->unit_info[i] = kUnitFree;
+    ss->geometry[i] = UnitGeometry{0, 0, 1};
+  }
+  std::uint32_t run_mask = ((units >= 32) ? 0xffffffffu : ((1u << units) - 1)) << first;
+  ss->free_units |= run_mask;
+  slab->state = SlabState::kUnused;
+  slab->local_free = nullptr;
+  slab->used = 0;
+  slab->next = slab->prev = nullptr;
+}
+
+}  // namespace hakmem

@@ -1,0 +1,117 @@
+// A SuperSlab: 2 MiB, 2 MiB-aligned, owned by one thread heap at a time. Its header (first
+// 8 KiB) describes 32 units of 64 KiB; a slab is 1, 2 or 4 consecutive units holding objects
+// of one size class. Unit 0 starts after the header and hosts only classes up to 4 KiB.
+//
+// Free lists are intrusive: a free object's first word links to the next. Three lists per
+// slab, as in mimalloc: `local_free` and the bump area belong to the owner thread;
+// `remote_free` is an atomic stack other threads push batches onto.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "superslab/registry.hpp"
+
+namespace hakmem {
+
+inline constexpr std::size_t kSuperSlabSize = kChunkSize;
+inline constexpr unsigned kUnitShift = 16;
+inline constexpr std::size_t kUnitSize = std::size_t{1} << kUnitShift;
+inline constexpr unsigned kUnitsPerSuperSlab = kSuperSlabSize / kUnitSize;  // 32
+inline constexpr std::size_t kSuperSlabHeaderSize = 8192;
+inline constexpr std::uint64_t kSuperSlabMagic = 0x48414b4d454d5353ull;  // "HAKMEMSS"
+inline constexpr std::uint8_t kUnitFree = 0xff;
+inline constexpr std::size_t kUnitZeroMaxObject = 4096;
+
+struct FreeObject {
+  FreeObject* next;
+};
+
+enum class SlabState : std::uint8_t { kUnused, kActive, kFull };
+
+struct alignas(64) Slab {
+  // ---- owner-thread fields: exactly one cache line ----
+  FreeObject* local_free = nullptr;
+  char* bump = nullptr;       // next never-used object
+  char* limit = nullptr;      // end of the last whole object
+  char* start = nullptr;      // first object
+  Slab* next = nullptr;       // heap's per-class list of slabs with free objects
+  Slab* prev = nullptr;
+  std::uint32_t used = 0;     // objects out of the slab's lists (in caches or in use)
+  std::uint32_t capacity = 0;
+  std::uint16_t obj_size = 0; // <= 32 KiB
+  std::uint8_t cls = 0;
+  std::uint8_t first_unit = 0;
+  std::uint8_t units = 0;
+  SlabState state = SlabState::kUnused;
+  // ---- shared: its own cache line, so remote pushes do not false-share the above ----
+  alignas(64) std::atomic<FreeObject*> remote_free{nullptr};
+};
+static_assert(sizeof(Slab) == 128);
+
+// Where a unit's slab keeps its objects, for the free path's exact-object check: an object
+// start p satisfies rel = p - ss - start < bytes and rel % size == 0, tested as
+// rel * div_magic <= div_magic - 1 with div_magic = 2^64 / size rounded up (Lemire).
+struct UnitGeometry {
+  std::uint32_t start;   // offset of the slab's first object from the SuperSlab base
+  std::uint32_t bytes;   // capacity * object size; 0 for a free unit
+  std::uint64_t div_magic;
+};
+
+struct SuperSlab {
+  std::uint64_t magic;
+  std::atomic<void*> owner;            // the owning thread heap, nullptr when orphaned/reserved
+  ChunkKind kind;                      // kChunkSmall or kChunkSpan
+  bool huge_page;                      // advised MADV_HUGEPAGE or hugetlb-backed
+  bool hugetlb;
+  bool purged;                         // units were given back (need re-populate)
+  bool zeroed;                         // payload known to be zero (fresh or MADV_DONTNEED)
+  std::uint32_t free_units;            // bitmap: unit i is free (owner only)
+  std::uint32_t populated_units;       // bitmap: unit i is pre-faulted (owner only)
+  // Per unit: size class in the low byte, first unit of its slab in the high byte; read by
+  // free() from any thread without a lock (written before objects are handed out).
+  std::uint16_t unit_info[kUnitsPerSuperSlab];
+  UnitGeometry geometry[kUnitsPerSuperSlab];
+  std::atomic<std::uint32_t> remote_pending;  // bit i: slab at unit i got remote frees
+  SuperSlab* notify_next;                     // link in the owner's notification stack
+  SuperSlab* next;                            // owner's list, reserve or orphan list
+  SuperSlab* prev;
+  std::uint64_t released_ns;                  // when it entered the reserve (decay clock)
+  int numa_node;
+  alignas(64) Slab slabs[kUnitsPerSuperSlab];  // indexed by first unit
+};
+static_assert(sizeof(SuperSlab) <= kSuperSlabHeaderSize);
+
+inline SuperSlab* superslab_of(const void* p) {
+  return reinterpret_cast<SuperSlab*>(reinterpret_cast<std::uintptr_t>(p) &
+                                      ~(kSuperSlabSize - 1));
+}
+inline unsigned unit_of(const void* p) {
+  return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(p) >> kUnitShift) &
+                               (kUnitsPerSuperSlab - 1));
+}
+inline char* unit_address(SuperSlab* ss, unsigned unit) {
+  return reinterpret_cast<char*>(ss) + (std::size_t{unit} << kUnitShift);
+}
+inline Slab* slab_of(SuperSlab* ss, const void* p) {
+  return &ss->slabs[ss->unit_info[unit_of(p)] >> 8];
+}
+
+// Units a slab of `obj_size` spans: enough for at least 8 objects.
+inline unsigned slab_units_for(std::size_t obj_size) {
+  if (obj_size <= kUnitSize / 8) return 1;
+  if (obj_size <= 2 * kUnitSize / 8) return 2;
+  return 4;
+}
+
+// Initialises a fresh (or recycled) small-object SuperSlab header for `owner`.
+void superslab_init_small(SuperSlab* ss, void* owner);
+// Carves a slab of `units` units for class `cls`/`obj_size`; nullptr if no room.
+// Populates it when `populate` is set. Owner only.
+Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate);
+// Returns an empty slab's units to the SuperSlab. Owner only.
+void superslab_release_slab(SuperSlab* ss, Slab* slab);
+inline bool superslab_is_empty(const SuperSlab* ss) { return ss->free_units == 0xffffffffu; }
+
+}  // namespace hakmem

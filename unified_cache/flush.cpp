@@ -1,0 +1,174 @@
+// Flush: the path a free takes when its bin is full, and the return of objects to slabs —
+// locally to slabs this thread owns, remotely (one atomic push per slab group) otherwise.
+#include <cstring>
+
+#include "superslab/pool.hpp"
+#include "unified_cache/heap_internal.hpp"
+
+namespace hakmem {
+namespace {
+
+struct RemoteGroup {
+  Slab* slab;
+  SuperSlab* ss;
+  FreeObject* head;
+  FreeObject* tail;
+  std::uint32_t count;
+};
+constexpr unsigned kMaxGroups = 16;
+
+void notify_owner(SuperSlab* ss, unsigned unit) {
+  std::uint32_t bit = 1u << unit;
+  if (ss->remote_pending.load(std::memory_order_relaxed) & bit) return;
+  // The SuperSlab is on an owner's stack iff its mask is non-zero; whoever turns the mask
+  // non-zero pushes it. The owner reads notify_next before clearing the mask.
+  if (ss->remote_pending.fetch_or(bit, std::memory_order_acq_rel) != 0) return;
+  auto* owner = static_cast<ThreadHeap*>(ss->owner.load(std::memory_order_acquire));
+  if (!owner) return;  // orphan: the adopter scans every slab
+  SuperSlab* head = owner->notify_head.load(std::memory_order_relaxed);
+  do ss->notify_next = head;
+  while (!owner->notify_head.compare_exchange_weak(head, ss, std::memory_order_release,
+                                                   std::memory_order_relaxed));
+}
+
+void push_group(ThreadHeap* h, RemoteGroup& g) {
+  FreeObject* old = g.slab->remote_free.load(std::memory_order_relaxed);
+  do g.tail->next = old;
+  while (!g.slab->remote_free.compare_exchange_weak(old, g.head, std::memory_order_release,
+                                                    std::memory_order_relaxed));
+  notify_owner(g.ss, g.slab->first_unit);
+  if (!h) return;
+  auto& c = h->counters;
+  c.remote_frees.store(c.remote_frees.load(std::memory_order_relaxed) + g.count,
+                       std::memory_order_relaxed);
+  c.remote_batches.store(c.remote_batches.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+}
+
+// Is o on s's local free list? Used only to confirm a suspected double free.
+bool on_local_list(const Slab* s, const void* o) {
+  std::uint32_t guard = s->capacity + 1;
+  for (const FreeObject* f = s->local_free; f && guard; f = f->next, --guard) {
+    if (f == o) return true;
+  }
+  return false;
+}
+
+void count_double_free(ThreadHeap* h, const void* p) {
+  auto& c = h->counters.double_frees;
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  report_error("double free", p);
+}
+
+}  // namespace
+
+void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
+  RemoteGroup groups[kMaxGroups];
+  unsigned ngroups = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto* o = static_cast<FreeObject*>(objs[i]);
+    SuperSlab* ss = superslab_of(o);
+    Slab* s = slab_of(ss, o);
+    if (h && ss->owner.load(std::memory_order_relaxed) == h) {
+      // Objects on slab lists keep the tag in their second word (first is the link).
+      auto* words = reinterpret_cast<std::uintptr_t*>(o);
+      if (words[1] == free_tag(o) && on_local_list(s, o)) [[unlikely]] {
+        count_double_free(h, o);
+        continue;
+      }
+      words[1] = free_tag(o);
+      o->next = s->local_free;
+      s->local_free = o;
+      --s->used;
+      if (s->state == SlabState::kFull) {
+        s->state = SlabState::kActive;
+        if (s->used == 0) heap_slab_empty(h, ss, s);
+        else partial_push(h, s);
+      } else if (s->used == 0 && h->partial[s->cls] != s) {
+        // Empty and not the class's current slab: give the units back.
+        partial_remove(h, s);
+        heap_slab_empty(h, ss, s);
+      }
+      continue;
+    }
+    reinterpret_cast<std::uintptr_t*>(o)[1] = free_tag(o);
+    unsigned g = 0;
+    while (g < ngroups && groups[g].slab != s) ++g;
+    if (g == ngroups) {
+      if (ngroups == kMaxGroups) {
+        push_group(h, groups[0]);
+        groups[0] = groups[--ngroups];
+        g = ngroups;
+      }
+      groups[g] = RemoteGroup{s, ss, o, o, 0};
+      o->next = nullptr;
+      ++ngroups;
+    } else {
+      o->next = groups[g].head;
+      groups[g].head = o;
+    }
+    ++groups[g].count;
+  }
+  for (unsigned g = 0; g < ngroups; ++g) push_group(h, groups[g]);
+}
+
+void cache_flush_push(unsigned cls, void* p) {
+  ThreadHeap* h = heap_current();
+  if (!h) {
+    // No heap and none can be made (OOM at thread start): return the object to its slab.
+    reinterpret_cast<std::uintptr_t*>(p)[1] = 0;
+    heap_return_objects(nullptr, &p, 1);
+    return;
+  }
+  Bin& b = h->cache.bins[cls];
+  if (b.top == b.limit) {
+    // Flush the older half (the bottom of the stack); keep the recently freed, warm half.
+    std::uint32_t cap = static_cast<std::uint32_t>(b.limit - b.base);
+    std::uint32_t n = cap / 2;
+    heap_return_objects(h, b.base, n);
+    std::memmove(b.base, b.base + n, sizeof(void*) * (cap - n));
+    b.top -= n;
+    auto& c = h->counters;
+    c.flushes.store(c.flushes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    c.class_flushes[cls].store(c.class_flushes[cls].load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
+    heap_publish(h);
+    heap_process_notifications(h);
+  }
+  *static_cast<std::uintptr_t*>(p) = free_tag(p);
+  *b.top++ = p;
+  ++h->cache.counters.free_calls;
+}
+
+void cache_free_suspect(unsigned cls, void* p) {
+  ThreadHeap* h = heap_current();
+  if (!h) {
+    reinterpret_cast<std::uintptr_t*>(p)[1] = 0;
+    heap_return_objects(nullptr, &p, 1);
+    return;
+  }
+  {
+    Bin& b = h->cache.bins[cls];
+    for (void** it = b.base; it < b.top; ++it) {
+      if (*it == p) {
+        count_double_free(h, p);
+        return;
+      }
+    }
+    SuperSlab* ss = superslab_of(p);
+    if (ss->owner.load(std::memory_order_relaxed) == h && on_local_list(slab_of(ss, p), p)) {
+      count_double_free(h, p);
+      return;
+    }
+  }
+  // Not found: the user's data merely looked like a tag. An ordinary free.
+  Bin& b = h->cache.bins[cls];
+  if (b.top == b.limit) {
+    cache_flush_push(cls, p);
+    return;
+  }
+  *b.top++ = p;  // the tag is already in place
+  ++h->cache.counters.free_calls;
+}
+
+}  // namespace hakmem

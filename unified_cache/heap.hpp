@@ -1,0 +1,83 @@
+// A thread heap: the thread's cache plus the slabs and SuperSlabs it owns. Refill takes a
+// batch from the class's current slab (local free list, then its remote list in one atomic
+// exchange, then never-used space); flush returns a batch, local objects to their slab's
+// list, others to their owner's remote list with one atomic push per slab.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "superslab/superslab.hpp"
+#include "unified_cache/thread_cache.hpp"
+
+namespace hakmem {
+
+// Slow-path counters, written by the owner only (relaxed atomics so stats readers on other
+// threads are race-free), plus the fast counters as last published.
+struct HeapCounters {
+  std::atomic<std::uint64_t> refills{0};
+  std::atomic<std::uint64_t> flushes{0};
+  std::atomic<std::uint64_t> remote_frees{0};
+  std::atomic<std::uint64_t> remote_batches{0};
+  std::atomic<std::uint64_t> double_frees{0};
+  std::atomic<std::uint64_t> invalid_frees{0};
+  std::atomic<std::uint64_t> slow_path_faults{0};
+  std::atomic<std::uint64_t> class_refills[kNumClasses];
+  std::atomic<std::uint64_t> class_flushes[kNumClasses];
+  std::atomic<std::uint64_t> published[sizeof(FastCounters) / sizeof(std::uint64_t)];
+};
+
+struct ThreadHeap {
+  ThreadCache cache;                     // first: the fast path's TLS pointer points here
+  Slab* partial[kNumClasses];            // slabs with free objects; head is the current one
+  SuperSlab* owned;                      // owned SuperSlabs, ones with free units first
+  std::atomic<SuperSlab*> notify_head;   // SuperSlabs whose slabs got remote frees
+  ThreadHeap* next_live;                 // registry of live heaps (stats)
+  ThreadHeap* prev_live;
+  ThreadHeap* next_free;                 // heap pool
+  bool live;
+  HeapCounters counters;
+  void* slots[kTotalBinSlots];
+};
+
+inline ThreadHeap* heap_of(ThreadCache* tc) { return reinterpret_cast<ThreadHeap*>(tc); }
+
+// Sets up the layer (thread-exit key). Idempotent; never allocates through malloc.
+void unified_cache_init();
+
+// Slow paths of the fast path. `cls` is the class whose bin was empty/full.
+HAK_NOINLINE void* cache_refill_pop(unsigned cls);
+HAK_NOINLINE void cache_flush_push(unsigned cls, void* p);
+// A free whose tag says the object may already be free: confirm, report or push.
+HAK_NOINLINE void cache_free_suspect(unsigned cls, void* p);
+
+// The calling thread's heap, created if needed; nullptr if memory is exhausted.
+ThreadHeap* heap_current();
+// Returns every object in the calling thread's bins to its slab (hak_thread_flush).
+void heap_flush_all(ThreadHeap* h);
+// Thread exit: flush, hand SuperSlabs back (empty ones to the reserve, others as orphans).
+void heap_thread_exit(ThreadHeap* h);
+
+// Visits live heaps under the heap lock (stats), and totals of exited ones.
+using HeapVisitor = void (*)(const ThreadHeap* h, void* ctx);
+void heap_visit_live(HeapVisitor fn, void* ctx);
+const HeapCounters& heap_exited_totals();
+std::uint64_t heaps_created();
+std::uint64_t heaps_exited();
+struct LockStats;
+const LockStats& heap_lock_stats();
+
+// Publishes the fast counters of h into h->counters.published (owner only).
+void heap_publish(ThreadHeap* h);
+
+void heap_fork_prepare();
+void heap_fork_parent();
+void heap_fork_child();
+
+// Reporting hook: set by the allocator layer; called with a message for invalid/double free.
+using ErrorReporter = void (*)(const char* what, const void* p);
+void set_error_reporter(ErrorReporter r);
+void report_error(const char* what, const void* p);
+
+}  // namespace hakmem

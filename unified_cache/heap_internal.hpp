@@ -1,0 +1,45 @@
+// Helpers shared by the heap's translation units (refill, flush, lifecycle). Owner-thread
+// operations unless said otherwise.
+#pragma once
+
+#include "unified_cache/heap.hpp"
+
+namespace hakmem {
+
+inline void partial_push(ThreadHeap* h, Slab* s) {
+  s->prev = nullptr;
+  s->next = h->partial[s->cls];
+  if (s->next) s->next->prev = s;
+  h->partial[s->cls] = s;
+}
+inline void partial_remove(ThreadHeap* h, Slab* s) {
+  if (s->prev) s->prev->next = s->next; else h->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = nullptr;
+}
+
+inline void owned_push_front(ThreadHeap* h, SuperSlab* ss) {
+  ss->prev = nullptr;
+  ss->next = h->owned;
+  if (ss->next) ss->next->prev = ss;
+  h->owned = ss;
+}
+inline void owned_remove(ThreadHeap* h, SuperSlab* ss) {
+  if (ss->prev) ss->prev->next = ss->next; else h->owned = ss->next;
+  if (ss->next) ss->next->prev = ss->prev;
+  ss->next = ss->prev = nullptr;
+}
+
+// Moves the slab's remote frees onto its local list; returns how many came back.
+std::uint32_t slab_collect_remote(Slab* s);
+// A slab of h with no object out, not on a partial list: give its units back, and the SuperSlab to the pool if
+// that empties it (keeping at least one SuperSlab per heap).
+void heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s);
+// Drains h's notification stack: full slabs with remote frees become partial again.
+void heap_process_notifications(ThreadHeap* h);
+// Takes ownership of an orphaned SuperSlab and files its slabs into h's lists.
+void heap_adopt(ThreadHeap* h, SuperSlab* ss);
+// Returns n objects (from any heap's slabs) to their slabs.
+void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n);
+
+}  // namespace hakmem

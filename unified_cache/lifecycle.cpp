@@ -1,0 +1,227 @@
+// Thread heaps: creation (from hakmem's own mappings, never malloc), the pool that recycles
+// them across thread churn, thread exit, orphan adoption, and fork.
+#include <pthread.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "superslab/lock.hpp"
+#include "superslab/os.hpp"
+#include "superslab/pool.hpp"
+#include "unified_cache/heap_internal.hpp"
+
+namespace hakmem {
+
+ThreadCache g_sentinel_cache{};
+constinit thread_local ThreadCache* t_cache = &g_sentinel_cache;
+std::uintptr_t g_free_tag_key = 0x5a17c0de5a17c0deull;
+
+namespace {
+
+Lock g_heap_lock("heap_registry");
+ThreadHeap* g_live = nullptr;
+ThreadHeap* g_free_heaps = nullptr;
+HeapCounters g_exited;
+std::atomic<std::uint64_t> g_created{0};
+std::atomic<std::uint64_t> g_exited_count{0};
+pthread_key_t g_exit_key;
+std::atomic<bool> g_key_ready{false};
+ErrorReporter g_reporter = nullptr;
+
+void add(std::atomic<std::uint64_t>& dst, const std::atomic<std::uint64_t>& src) {
+  dst.fetch_add(src.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void fold_into_exited(ThreadHeap* h) {
+  auto& c = h->counters;
+  add(g_exited.refills, c.refills);
+  add(g_exited.flushes, c.flushes);
+  add(g_exited.remote_frees, c.remote_frees);
+  add(g_exited.remote_batches, c.remote_batches);
+  add(g_exited.double_frees, c.double_frees);
+  add(g_exited.invalid_frees, c.invalid_frees);
+  add(g_exited.slow_path_faults, c.slow_path_faults);
+  for (unsigned i = 0; i < kNumClasses; ++i) {
+    add(g_exited.class_refills[i], c.class_refills[i]);
+    add(g_exited.class_flushes[i], c.class_flushes[i]);
+  }
+  for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
+    add(g_exited.published[i], c.published[i]);
+  }
+}
+
+void reset_heap(ThreadHeap* h) {
+  // Everything but notify_head: a late notification for a SuperSlab this heap once owned may
+  // still arrive; it is recognised as stale and forwarded.
+  std::uint32_t slot = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    Bin& b = h->cache.bins[c];
+    b.base = b.top = &h->slots[slot];
+    slot += class_bin_capacity(c);
+    b.limit = &h->slots[slot];
+    h->partial[c] = nullptr;
+  }
+  std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
+  h->owned = nullptr;
+  auto& c = h->counters;
+  for (auto* a : {&c.refills, &c.flushes, &c.remote_frees, &c.remote_batches, &c.double_frees,
+                  &c.invalid_frees, &c.slow_path_faults}) {
+    a->store(0, std::memory_order_relaxed);
+  }
+  for (unsigned i = 0; i < kNumClasses; ++i) {
+    c.class_refills[i].store(0, std::memory_order_relaxed);
+    c.class_flushes[i].store(0, std::memory_order_relaxed);
+  }
+  for (auto& p : c.published) p.store(0, std::memory_order_relaxed);
+}
+
+ThreadHeap* create_heap() {
+  ThreadHeap* h;
+  {
+    LockGuard g(g_heap_lock);
+    h = g_free_heaps;
+    if (h) g_free_heaps = h->next_free;
+  }
+  if (!h) {
+    void* mem = os::map(sizeof(ThreadHeap));
+    if (!mem) return nullptr;
+    h = new (mem) ThreadHeap();
+  }
+  reset_heap(h);
+  LockGuard g(g_heap_lock);
+  h->live = true;
+  h->prev_live = nullptr;
+  h->next_live = g_live;
+  if (g_live) g_live->prev_live = h;
+  g_live = h;
+  g_created.fetch_add(1, std::memory_order_relaxed);
+  return h;
+}
+
+void on_thread_exit(void* arg) {
+  auto* h = static_cast<ThreadHeap*>(arg);
+  // Later destructors of this thread may still allocate: they get a fresh heap.
+  t_cache = &g_sentinel_cache;
+  heap_thread_exit(h);
+}
+
+}  // namespace
+
+void unified_cache_init() {
+  bool expected = false;
+  if (g_key_ready.load(std::memory_order_acquire)) return;
+  if (pthread_key_create(&g_exit_key, on_thread_exit) == 0) {
+    g_key_ready.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
+  }
+}
+
+ThreadHeap* heap_current() {
+  ThreadCache* tc = t_cache;
+  if (tc != &g_sentinel_cache) return heap_of(tc);
+  ThreadHeap* h = create_heap();
+  if (!h) return nullptr;
+  t_cache = &h->cache;  // installed first: pthread_setspecific may itself call malloc
+  if (g_key_ready.load(std::memory_order_acquire)) pthread_setspecific(g_exit_key, h);
+  return h;
+}
+
+void heap_publish(ThreadHeap* h) {
+  const auto* src = reinterpret_cast<const std::uint64_t*>(&h->cache.counters);
+  for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
+    h->counters.published[i].store(src[i], std::memory_order_relaxed);
+  }
+}
+
+void heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
+  superslab_release_slab(ss, s);
+  if (superslab_is_empty(ss) && !(h->owned == ss && ss->next == nullptr)) {
+    // Any notification still pending for it is stale once it leaves this heap.
+    owned_remove(h, ss);
+    pool_release(ss);
+    return;
+  }
+  // It has free units again: keep it in front so new slabs come from it.
+  if (h->owned != ss) {
+    owned_remove(h, ss);
+    owned_push_front(h, ss);
+  }
+}
+
+void heap_adopt(ThreadHeap* h, SuperSlab* ss) {
+  ss->owner.store(h, std::memory_order_release);
+  ss->remote_pending.store(0, std::memory_order_relaxed);
+  owned_push_front(h, ss);
+  for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+    Slab* s = &ss->slabs[u];
+    if (s->state == SlabState::kUnused || s->first_unit != u) continue;
+    slab_collect_remote(s);
+    s->next = s->prev = nullptr;
+    if (s->used == 0) {
+      heap_slab_empty(h, ss, s);
+      if (ss->owner.load(std::memory_order_relaxed) != h) return;  // went to the pool
+    } else if (s->local_free || s->bump < s->limit) {
+      s->state = SlabState::kActive;
+      partial_push(h, s);
+    } else {
+      s->state = SlabState::kFull;
+    }
+  }
+}
+
+void heap_flush_all(ThreadHeap* h) {
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    Bin& b = h->cache.bins[c];
+    std::uint32_t n = static_cast<std::uint32_t>(b.top - b.base);
+    if (n) heap_return_objects(h, b.base, n);
+    b.top = b.base;
+  }
+  heap_publish(h);
+  heap_process_notifications(h);
+}
+
+void heap_thread_exit(ThreadHeap* h) {
+  heap_flush_all(h);
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    while (Slab* s = h->partial[c]) partial_remove(h, s);
+  }
+  while (SuperSlab* ss = h->owned) {
+    owned_remove(h, ss);
+    for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+      Slab* s = &ss->slabs[u];
+      if (s->state == SlabState::kUnused || s->first_unit != u) continue;
+      slab_collect_remote(s);
+      if (s->used == 0) superslab_release_slab(ss, s);
+    }
+    if (superslab_is_empty(ss)) pool_release(ss);
+    else pool_orphan_push(ss);
+  }
+  LockGuard g(g_heap_lock);
+  fold_into_exited(h);
+  if (h->prev_live) h->prev_live->next_live = h->next_live; else g_live = h->next_live;
+  if (h->next_live) h->next_live->prev_live = h->prev_live;
+  h->live = false;
+  h->next_free = g_free_heaps;
+  g_free_heaps = h;
+  g_exited_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+void heap_visit_live(HeapVisitor fn, void* ctx) {
+  LockGuard g(g_heap_lock);
+  for (ThreadHeap* h = g_live; h; h = h->next_live) fn(h, ctx);
+}
+const HeapCounters& heap_exited_totals() { return g_exited; }
+std::uint64_t heaps_created() { return g_created.load(std::memory_order_relaxed); }
+std::uint64_t heaps_exited() { return g_exited_count.load(std::memory_order_relaxed); }
+const LockStats& heap_lock_stats() { return g_heap_lock.stats(); }
+
+void heap_fork_prepare() { g_heap_lock.lock(); }
+void heap_fork_parent() { g_heap_lock.unlock(); }
+void heap_fork_child() { g_heap_lock.reset_after_fork(); }
+
+void set_error_reporter(ErrorReporter r) { g_reporter = r; }
+void report_error(const char* what, const void* p) {
+  if (g_reporter) g_reporter(what, p);
+}
+
+}  // namespace hakmem

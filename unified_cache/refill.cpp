@@ -1,0 +1,168 @@
+// Refill: the path a malloc takes when its bin is empty.
+#include <cerrno>
+
+#include "superslab/os.hpp"
+#include "superslab/pool.hpp"
+#include "unified_cache/heap_internal.hpp"
+
+namespace hakmem {
+
+std::uint32_t slab_collect_remote(Slab* s) {
+  if (s->remote_free.load(std::memory_order_relaxed) == nullptr) return 0;
+  FreeObject* chain = s->remote_free.exchange(nullptr, std::memory_order_acquire);
+  std::uint32_t n = 0;
+  FreeObject* tail = chain;
+  for (FreeObject* o = chain; o; o = o->next) {
+    ++n;
+    tail = o;
+  }
+  if (chain) {
+    tail->next = s->local_free;
+    s->local_free = chain;
+    s->used -= n;
+  }
+  return n;
+}
+
+// Moves up to `want` objects of slab s into out[]; marks the objects as bin residents.
+static std::uint32_t slab_take(Slab* s, void** out, std::uint32_t want) {
+  std::uint32_t n = 0;
+  if (!s->local_free) slab_collect_remote(s);
+  while (n < want && s->local_free) {
+    FreeObject* o = s->local_free;
+    s->local_free = o->next;
+    out[n++] = o;
+  }
+  if (n < want && s->bump < s->limit) {
+    std::uint32_t avail = static_cast<std::uint32_t>((s->limit - s->bump) / s->obj_size);
+    std::uint32_t k = want - n < avail ? want - n : avail;
+    // Lowest address ends on top of the bin, so it is handed out first.
+    for (std::uint32_t i = 0; i < k; ++i) out[n + i] = s->bump + std::size_t{k - 1 - i} * s->obj_size;
+    s->bump += std::size_t{k} * s->obj_size;
+    n += k;
+  }
+  s->used += n;
+  return n;
+}
+
+static bool slab_has_free(const Slab* s) {
+  return s->local_free || s->bump < s->limit ||
+         s->remote_free.load(std::memory_order_relaxed) != nullptr;
+}
+
+// A new slab for cls: notifications, owned SuperSlabs, orphans, then the pool.
+static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
+  heap_process_notifications(h);
+  if (h->partial[cls]) return h->partial[cls];
+  pool_maybe_purge();
+  std::uint32_t size = kClassSize[cls];
+  bool populate = os::policy().populate != os::PopulatePolicy::kNever;
+  for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+    if (ss->free_units == 0) break;  // SuperSlabs with free units are kept in front
+    if (Slab* s = superslab_carve_slab(ss, cls, size, populate)) {
+      partial_push(h, s);
+      return s;
+    }
+  }
+  while (SuperSlab* orphan = pool_orphan_pop()) {
+    heap_adopt(h, orphan);
+    if (h->partial[cls]) return h->partial[cls];
+    if (Slab* s = superslab_carve_slab(orphan, cls, size, populate)) {
+      partial_push(h, s);
+      return s;
+    }
+  }
+  SuperSlab* ss = pool_acquire(kChunkSmall);
+  if (!ss) return nullptr;
+  superslab_init_small(ss, h);
+  owned_push_front(h, ss);
+  Slab* s = superslab_carve_slab(ss, cls, size, populate);
+  if (s) partial_push(h, s);
+  return s;
+}
+
+void* cache_refill_pop(unsigned cls) {
+  ThreadHeap* h = heap_current();
+  if (!h) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  std::uint64_t faults_before = os::minor_faults();
+  Bin& b = h->cache.bins[cls];
+  std::uint32_t want = static_cast<std::uint32_t>(b.limit - b.base) / 2;
+  std::uint32_t got = static_cast<std::uint32_t>(b.top - b.base);  // 0 unless re-entered
+  while (got < want) {
+    Slab* s = h->partial[cls];
+    if (!s) {
+      s = heap_new_slab(h, cls);
+      if (!s) break;
+    }
+    got += slab_take(s, b.base + got, want - got);
+    if (!slab_has_free(s)) {
+      partial_remove(h, s);
+      s->state = SlabState::kFull;
+    }
+  }
+  // Bin residents carry the free tag in their first word (double-free detection) and a
+  // clear second word (the slab-list tag), so a later flush does not mistake them.
+  for (std::uint32_t i = static_cast<std::uint32_t>(b.top - b.base); i < got; ++i) {
+    auto* words = static_cast<std::uintptr_t*>(b.base[i]);
+    words[0] = free_tag(b.base[i]);
+    words[1] = 0;
+  }
+  b.top = b.base + got;
+  auto& c = h->counters;
+  c.refills.store(c.refills.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  c.class_refills[cls].store(c.class_refills[cls].load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+  heap_publish(h);
+  c.slow_path_faults.store(c.slow_path_faults.load(std::memory_order_relaxed) +
+                               (os::minor_faults() - faults_before),
+                           std::memory_order_relaxed);
+  if (got == 0) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = *--b.top;
+  return p;
+}
+
+void heap_process_notifications(ThreadHeap* h) {
+  if (h->notify_head.load(std::memory_order_relaxed) == nullptr) return;
+  SuperSlab* ss = h->notify_head.exchange(nullptr, std::memory_order_acquire);
+  while (ss) {
+    SuperSlab* next = ss->notify_next;  // read before the mask is cleared (see flush.cpp)
+    std::uint32_t mask = ss->remote_pending.exchange(0, std::memory_order_acq_rel);
+    if (ss->owner.load(std::memory_order_acquire) != h) {
+      // Stale: ss changed hands since the notification. Pass it to the current owner, or
+      // leave the bits for whoever adopts it.
+      if (mask) {
+        std::uint32_t old = ss->remote_pending.fetch_or(mask, std::memory_order_acq_rel);
+        auto* owner = static_cast<ThreadHeap*>(ss->owner.load(std::memory_order_acquire));
+        if (old == 0 && owner) {
+          SuperSlab* head = owner->notify_head.load(std::memory_order_relaxed);
+          do ss->notify_next = head;
+          while (!owner->notify_head.compare_exchange_weak(head, ss, std::memory_order_release,
+                                                           std::memory_order_relaxed));
+        }
+      }
+    } else {
+      while (mask) {
+        unsigned unit = static_cast<unsigned>(__builtin_ctz(mask));
+        mask &= mask - 1;
+        Slab* s = &ss->slabs[unit];
+        if (s->state != SlabState::kFull) continue;  // refill will look at it anyway
+        if (slab_collect_remote(s) == 0) continue;
+        s->state = SlabState::kActive;
+        if (s->used == 0) {
+          heap_slab_empty(h, ss, s);
+        } else {
+          partial_push(h, s);
+        }
+      }
+    }
+    ss = next;
+  }
+}
+
+}  // namespace hakmem
