@@ -16,7 +16,10 @@ namespace hakmem {
 void* malloc_refill(unsigned cls) {
   ensure_init();
   void* p = cache_refill_pop(cls);
-  if (p) ++t_cache->counters.malloc_calls;
+  if (p) {
+    *static_cast<std::uintptr_t*>(p) = 0;
+    ++t_cache->counters.malloc_calls;
+  }
   return p;
 }
 

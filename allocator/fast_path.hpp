@@ -27,6 +27,9 @@ HAK_ALWAYS_INLINE void* small_alloc(unsigned cls) {
   if (top == b.base) [[unlikely]] return malloc_refill(cls);
   void* p = *--top;
   b.top = top;
+  // Clear the free tag, or freeing an object the program never wrote would look like a
+  // double free and take the slow confirmation path.
+  *static_cast<std::uintptr_t*>(p) = 0;
   ++tc->counters.malloc_calls;  // after the check: the sentinel is never written
   return p;
 }

@@ -14,7 +14,7 @@
 namespace hakmem {
 
 ThreadCache g_sentinel_cache{};
-constinit thread_local ThreadCache* t_cache = &g_sentinel_cache;
+__thread ThreadCache* t_cache = &g_sentinel_cache;
 std::uintptr_t g_free_tag_key = 0x5a17c0de5a17c0deull;
 
 namespace {

@@ -37,7 +37,9 @@ struct ThreadCache {
 };
 
 extern ThreadCache g_sentinel_cache HAK_HIDDEN;
-extern thread_local ThreadCache* t_cache HAK_HIDDEN __attribute__((tls_model("initial-exec")));
+// __thread (not thread_local): a C-style TLS variable has no dynamic initialisation, so
+// access needs no TLS-wrapper call; initial-exec suits LD_PRELOAD and static linking.
+extern __thread ThreadCache* t_cache HAK_HIDDEN __attribute__((tls_model("initial-exec")));
 
 // A per-process secret mixed into the tag a freed object carries in its first word, so a
 // second free of an object still in a bin is caught without a search on the fast path.
