@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "allocator/api_internal.hpp"
+#include "hakmem/hakmem.h"
 #include "allocator/config.hpp"
 #include "allocator/init.hpp"
 #include "allocator/large.hpp"
@@ -229,8 +230,14 @@ void hak_free_aligned_sized(void* ptr, std::size_t alignment, std::size_t size) 
 
 int hak_malloc_trim(std::size_t) {
   ensure_init();
-  if (t_cache != &g_sentinel_cache) heap_flush_all(heap_of(t_cache));
   std::size_t released = 0;
+  if (t_cache != &g_sentinel_cache) {
+    ThreadHeap* h = heap_of(t_cache);
+    heap_flush_all(h);
+    LockGuard guard(h->lock);
+    released += heap_purge(h, true);
+  }
+  released += heap_purge_idle_heaps(true);
   span_release_empty();
   released += pool_purge(true);
   released += large_purge(true);

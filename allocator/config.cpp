@@ -10,6 +10,7 @@
 #include "allocator/fmt.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
+#include "unified_cache/heap.hpp"
 
 namespace hakmem {
 namespace {
@@ -26,15 +27,17 @@ const OptionDef kDefs[] = {
     {"HUGEPAGES", 0, 0, 3, kHugeNames, "huge pages for dense SuperSlabs"},
     {"PURGE_DELAY_MS", 1000, 0, 3600000, nullptr, "idle time before memory is returned"},
     {"RESERVE_MB", 64, 0, 1 << 20, nullptr, "empty SuperSlabs kept warm"},
+    {"BACKGROUND", 0, 0, 1, nullptr, "purge from a background thread, also while idle"},
     {"LARGE_CACHE_MB", 256, 0, 1 << 20, nullptr, "freed huge blocks kept mapped for reuse"},
     {"ON_ERROR", 0, 0, 1, kOnErrorNames, "invalid/double free: report and continue, or abort"},
-    {"DENSE_SUPERSLABS", 4, 1, 1 << 20, nullptr,
-     "SuperSlabs in use from which whole-SuperSlab populate and huge pages apply"},
+    {"DENSE_SUPERSLABS", 1, 0, 1 << 20, nullptr,
+     "SuperSlabs a thread owns before new ones get huge pages and a whole populate"},
+    {"PROFILE_INTERVAL_MS", 100, 1, 3600000, nullptr, "refresh period of the profile record"},
 };
 static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
 
 std::atomic<long> g_values[static_cast<unsigned>(Opt::kCount)] = {
-    0, 0, 0, 0, 0, 1000, 64, 256, 0, 4};
+    0, 0, 0, 0, 0, 1000, 64, 0, 256, 0, 1, 100};
 OptSource g_sources[static_cast<unsigned>(Opt::kCount)];
 
 int find(const char* name) {
@@ -167,6 +170,7 @@ void config_apply() {
   pc.purge_delay_ns = static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull;
   pc.dense_threshold = static_cast<std::uint32_t>(option(Opt::kDenseSuperSlabs));
   pool_configure(pc);
+  heap_set_purge_delay(pc.purge_delay_ns);
 }
 
 }  // namespace hakmem

@@ -14,9 +14,11 @@ enum class Opt : unsigned {
   kHugepages,
   kPurgeDelayMs,
   kReserveMb,
+  kBackground,
   kLargeCacheMb,
   kOnError,
   kDenseSuperSlabs,
+  kProfileIntervalMs,
   kCount
 };
 

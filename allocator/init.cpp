@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/auxv.h>
+#include <time.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "allocator/config.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/large.hpp"
+#include "allocator/profile.hpp"
 #include "superslab/pool.hpp"
 #include "superslab/span.hpp"
 #include "unified_cache/heap.hpp"
@@ -54,6 +56,33 @@ void report_message(const char* what, const void* p) {
 // Double frees found by the cache layer are counted there.
 void cache_error_hook(const char* what, const void* p) { report_message(what, p); }
 
+// HAKMEM_BACKGROUND=1: returns idle memory even when the program makes no allocator calls.
+void* background_purger(void*) {
+  for (;;) {
+    long delay_ms = option(Opt::kPurgeDelayMs);
+    long sleep_ms = delay_ms / 2 < 10 ? 10 : delay_ms / 2;
+    struct timespec ts{sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
+    nanosleep(&ts, nullptr);
+    heap_purge_idle_heaps(false);
+    pool_purge(false);
+    large_purge(false);
+  }
+  return nullptr;
+}
+
+void start_background_purger() {
+  pthread_t tid;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&tid, &attr, background_purger, nullptr) != 0) {
+    TextBuf b;
+    b.str("hakmem: could not start the background purger; purging on slow paths only\n")
+        .flush_stderr();
+  }
+  pthread_attr_destroy(&attr);
+}
+
 std::uintptr_t random_key() {
   std::uintptr_t key = 0x9e3779b97f4a7c15ull;
   if (auto* r = reinterpret_cast<const unsigned char*>(getauxval(AT_RANDOM))) {
@@ -86,6 +115,8 @@ void init_slow() {
     t_initializing = false;
     g_init_state.store(2, std::memory_order_release);
     if (option(Opt::kVerbose)) config_print();
+    if (option(Opt::kProfile)) profile_start();
+    if (option(Opt::kBackground)) start_background_purger();
     return;
   }
   if (t_initializing) return;  // re-entered from inside do_init: proceed as is

@@ -7,6 +7,7 @@
 
 #include "superslab/lock.hpp"
 #include "superslab/os.hpp"
+#include "superslab/pool.hpp"
 #include "superslab/registry.hpp"
 
 namespace hakmem {
@@ -137,6 +138,14 @@ void* large_alloc(std::size_t size, std::size_t align, bool* fresh) {
     }
   }
   if (!base) {
+    // Out of address space or memory: give back what is cached or idle, then try once more.
+    large_purge(true);
+    pool_unmap_idle();
+    base = static_cast<char*>(os::map_aligned(map_size, kChunkSize));
+    populated = 0;
+    is_fresh = true;
+  }
+  if (!base) {
     errno = ENOMEM;
     return nullptr;
   }
@@ -207,6 +216,7 @@ void* large_realloc(void* p, std::size_t new_size) {
   HugeHeader* h = header_of(p);
   if (!h || h->aligned_layout) return nullptr;
   std::size_t lead = static_cast<std::size_t>(h->user - h->map_base);
+  if (new_size > (std::size_t{1} << 46)) return nullptr;  // also keeps round_up from wrapping
   std::size_t need = round_up(lead + new_size, kChunkSize);
   if (need == h->map_size || (need < h->map_size && need >= h->map_size / 2)) {
     ensure_populated(h, lead + new_size);

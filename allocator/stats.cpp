@@ -1,87 +1,201 @@
-// hakmem_stats_get / hakmem_stats_print: process-wide totals gathered from the layers.
+// Process-wide totals gathered from the layers: stats_collect (the profile record's
+// snapshot), hakmem_stats_get / hakmem_stats_print built on it.
 #include <cstring>
 
 #include "allocator/api_internal.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/init.hpp"
 #include "allocator/large.hpp"
+#include "allocator/profile.hpp"
 #include "hakmem/hakmem.h"
+#include "superslab/latency.hpp"
+#include "superslab/lock.hpp"
 #include "superslab/os_stats.hpp"
 #include "superslab/pool.hpp"
 
 namespace hakmem {
+
+// Locks of layers that do not export their statistics (yet) are reached through weak
+// references: a layer that defines one of these is listed without a change here.
+[[gnu::weak, gnu::visibility("hidden")]] const LockStats& span_lock_stats();
+[[gnu::weak, gnu::visibility("hidden")]] const LockStats& large_lock_stats();
+// Totals over every thread heap's own lock, live and exited (must never decrease).
+[[gnu::weak, gnu::visibility("hidden")]] void heap_locks_total(LockStats* out);
+
 namespace {
 
 constexpr unsigned kFast = sizeof(FastCounters) / sizeof(std::uint64_t);
+static_assert(kNumClasses <= HAKMEM_PROFILE_MAX_CLASSES);
+static_assert(kLatencyKinds <= HAKMEM_PROFILE_MAX_HISTS);
+static_assert(kLatencyBuckets == HAKMEM_PROFILE_BUCKETS);
 
 struct Totals {
   std::uint64_t fast[kFast];
   std::uint64_t refills, flushes, remote_frees, remote_batches, double_frees, faults;
+  std::uint64_t class_refills[kNumClasses];
+  std::uint64_t class_flushes[kNumClasses];
+  bool exited_added;
 };
 
+std::uint64_t ld(const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+
 void add_heap(const HeapCounters& c, Totals* t) {
-  for (unsigned i = 0; i < kFast; ++i) t->fast[i] += c.published[i].load(std::memory_order_relaxed);
-  t->refills += c.refills.load(std::memory_order_relaxed);
-  t->flushes += c.flushes.load(std::memory_order_relaxed);
-  t->remote_frees += c.remote_frees.load(std::memory_order_relaxed);
-  t->remote_batches += c.remote_batches.load(std::memory_order_relaxed);
-  t->double_frees += c.double_frees.load(std::memory_order_relaxed);
-  t->faults += c.slow_path_faults.load(std::memory_order_relaxed);
+  for (unsigned i = 0; i < kFast; ++i) t->fast[i] += ld(c.published[i]);
+  t->refills += ld(c.refills);
+  t->flushes += ld(c.flushes);
+  t->remote_frees += ld(c.remote_frees);
+  t->remote_batches += ld(c.remote_batches);
+  t->double_frees += ld(c.double_frees);
+  t->faults += ld(c.slow_path_faults);
+  for (unsigned i = 0; i < kNumClasses; ++i) {
+    t->class_refills[i] += ld(c.class_refills[i]);
+    t->class_flushes[i] += ld(c.class_flushes[i]);
+  }
 }
 
-void visit(const ThreadHeap* h, void* ctx) { add_heap(h->counters, static_cast<Totals*>(ctx)); }
+// Runs under the heap lock: exited totals are read there too, so a thread folding its
+// counters into them at exit is counted exactly once.
+void visit(const ThreadHeap* h, void* ctx) {
+  auto* t = static_cast<Totals*>(ctx);
+  if (!t->exited_added) {
+    add_heap(heap_exited_totals(), t);
+    t->exited_added = true;
+  }
+  add_heap(h->counters, t);
+}
+
+void put_lock(hakmem_profile_data* out, const char* name, const LockStats& s) {
+  unsigned i = 0;
+  while (i < HAKMEM_PROFILE_MAX_LOCKS && out->locks[i].name[0] != '\0') ++i;
+  if (i == HAKMEM_PROFILE_MAX_LOCKS) return;
+  hakmem_profile_lock& l = out->locks[i];
+  std::strncpy(l.name, name, sizeof(l.name) - 1);
+  l.acquisitions = ld(s.acquisitions);
+  l.contended = ld(s.contended);
+  l.wait_ns = ld(s.wait_ns);
+}
 
 }  // namespace
+
+void stats_collect(hakmem_profile_data* out) {
+  ensure_init();
+  if (t_cache != &g_sentinel_cache) heap_publish(heap_of(t_cache));
+  std::memset(out, 0, sizeof(*out));
+  Totals t{};
+  heap_visit_live(visit, &t);
+  if (!t.exited_added) add_heap(heap_exited_totals(), &t);
+
+  hakmem_profile_counters& c = out->counters;
+  FastCounters f;
+  std::memcpy(&f, t.fast, sizeof(f));
+  c.malloc_calls = f.malloc_calls;
+  c.free_calls = f.free_calls;
+  c.calloc_calls = f.calloc_calls;
+  c.realloc_calls = f.realloc_calls;
+  c.aligned_calls = f.aligned_calls;
+  c.refills = t.refills;
+  c.flushes = t.flushes;
+  c.remote_frees = t.remote_frees;
+  c.remote_batches = t.remote_batches;
+  c.double_frees = t.double_frees;
+  c.page_faults_slow_path = t.faults;
+  for (unsigned i = 0; i < kNumClasses; ++i) {
+    out->class_size[i] = kClassSize[i];
+    out->class_refills[i] = t.class_refills[i];
+    out->class_flushes[i] = t.class_flushes[i];
+  }
+
+  const PoolStats& ps = pool_stats();
+  c.superslabs_mapped = ld(ps.mapped);
+  c.superslabs_in_use = ld(ps.in_use);
+  c.superslabs_reserved = ld(ps.reserved);
+  c.superslabs_purged = ld(ps.purged_idle);
+  c.superslabs_orphaned = ld(ps.orphaned);
+  c.purge_rounds = ld(ps.purge_rounds);
+  const os::OsStats& os = os::g_os_stats;
+  c.bytes_mapped = ld(os.bytes_mapped);
+  c.bytes_populated = ld(os.bytes_populated);
+  c.bytes_purged = ld(os.bytes_purged);
+  c.bytes_purged_lazy = ld(os.bytes_purged_lazy);
+  c.mmap_calls = ld(os.mmap_calls);
+  c.munmap_calls = ld(os.munmap_calls);
+  c.madvise_calls = ld(os.madvise_calls);
+  c.hugepages_thp = ld(os.hugepages_thp);
+  c.hugepages_hugetlb = ld(os.hugepages_hugetlb);
+  LargeStats ls = large_stats();
+  c.large_allocs = ls.allocs;
+  c.large_cache_hits = ls.cache_hits;
+  c.large_cache_misses = ls.cache_misses;
+  c.large_cached_bytes = ls.cached_bytes;
+  c.large_live_bytes = ls.live_bytes;
+  c.invalid_frees = invalid_free_count();
+  c.threads_created = heaps_created();
+  c.threads_exited = heaps_exited();
+
+  put_lock(out, pool_lock().name(), pool_lock().stats());
+  put_lock(out, "heap_registry", heap_lock_stats());
+  if (&span_lock_stats != nullptr) put_lock(out, "span", span_lock_stats());
+  if (&large_lock_stats != nullptr) put_lock(out, "large", large_lock_stats());
+  if (&heap_locks_total != nullptr) {
+    LockStats heaps;
+    heap_locks_total(&heaps);
+    put_lock(out, "thread_heaps", heaps);
+  }
+
+  for (unsigned k = 0; k < kLatencyKinds; ++k) {
+    LatencySnapshot h;
+    latency_read(static_cast<Latency>(k), &h);
+    hakmem_profile_histogram& o = out->hists[k];
+    std::strncpy(o.name, latency_name(static_cast<Latency>(k)), sizeof(o.name) - 1);
+    o.count = h.count;
+    o.sum_ns = h.sum_ns;
+    o.max_ns = h.max_ns;
+    std::memcpy(o.buckets, h.buckets, sizeof(o.buckets));
+  }
+}
+
 }  // namespace hakmem
 
 using namespace hakmem;
 
 extern "C" int hakmem_stats_get(hakmem_stats* out) {
   if (!out) return -1;
-  ensure_init();
-  if (t_cache != &g_sentinel_cache) heap_publish(heap_of(t_cache));
-  Totals t{};
-  add_heap(heap_exited_totals(), &t);
-  heap_visit_live(visit, &t);
+  hakmem_profile_data d;
+  stats_collect(&d);
+  const hakmem_profile_counters& c = d.counters;
   std::memset(out, 0, sizeof(*out));
   out->version = HAKMEM_STATS_VERSION;
-  const FastCounters* f = reinterpret_cast<const FastCounters*>(t.fast);
-  out->malloc_calls = f->malloc_calls;
-  out->free_calls = f->free_calls;
-  out->calloc_calls = f->calloc_calls;
-  out->realloc_calls = f->realloc_calls;
-  out->aligned_calls = f->aligned_calls;
-  out->refills = t.refills;
-  out->flushes = t.flushes;
-  out->remote_frees = t.remote_frees;
-  out->remote_batches = t.remote_batches;
-  const PoolStats& ps = pool_stats();
-  out->superslabs_mapped = ps.mapped.load(std::memory_order_relaxed);
+  out->malloc_calls = c.malloc_calls;
+  out->free_calls = c.free_calls;
+  out->calloc_calls = c.calloc_calls;
+  out->realloc_calls = c.realloc_calls;
+  out->aligned_calls = c.aligned_calls;
+  out->refills = c.refills;
+  out->flushes = c.flushes;
+  out->remote_frees = c.remote_frees;
+  out->remote_batches = c.remote_batches;
+  out->superslabs_mapped = c.superslabs_mapped;
   out->superslabs_unmapped = 0;  // SuperSlab address space is reused, never unmapped
-  out->superslabs_in_use = ps.in_use.load(std::memory_order_relaxed);
-  out->superslabs_reserved = ps.reserved.load(std::memory_order_relaxed);
-  const os::OsStats& os = os::g_os_stats;
-  out->bytes_mapped = os.bytes_mapped.load(std::memory_order_relaxed);
-  out->bytes_populated = os.bytes_populated.load(std::memory_order_relaxed);
-  out->bytes_purged = os.bytes_purged.load(std::memory_order_relaxed) +
-                      os.bytes_purged_lazy.load(std::memory_order_relaxed);
-  out->madvise_calls = os.madvise_calls.load(std::memory_order_relaxed);
-  out->hugepages_thp = os.hugepages_thp.load(std::memory_order_relaxed);
-  out->hugepages_hugetlb = os.hugepages_hugetlb.load(std::memory_order_relaxed);
-  LargeStats ls = large_stats();
-  out->large_allocs = ls.allocs;
-  out->large_cache_hits = ls.cache_hits;
-  out->large_cache_misses = ls.cache_misses;
-  out->invalid_frees = invalid_free_count();
-  out->double_frees = t.double_frees;
-  out->page_faults_slow_path = t.faults;
-  out->threads_created = heaps_created();
-  out->threads_exited = heaps_exited();
-  const LockStats* locks[] = {&pool_lock().stats(), &heap_lock_stats()};
-  for (const LockStats* l : locks) {
-    out->lock_acquisitions += l->acquisitions.load(std::memory_order_relaxed);
-    out->lock_contended += l->contended.load(std::memory_order_relaxed);
-    out->lock_wait_ns += l->wait_ns.load(std::memory_order_relaxed);
+  out->superslabs_in_use = c.superslabs_in_use;
+  out->superslabs_reserved = c.superslabs_reserved;
+  out->bytes_mapped = c.bytes_mapped;
+  out->bytes_populated = c.bytes_populated;
+  out->bytes_purged = c.bytes_purged + c.bytes_purged_lazy;
+  out->madvise_calls = c.madvise_calls;
+  out->hugepages_thp = c.hugepages_thp;
+  out->hugepages_hugetlb = c.hugepages_hugetlb;
+  out->large_allocs = c.large_allocs;
+  out->large_cache_hits = c.large_cache_hits;
+  out->large_cache_misses = c.large_cache_misses;
+  out->invalid_frees = c.invalid_frees;
+  out->double_frees = c.double_frees;
+  out->page_faults_slow_path = c.page_faults_slow_path;
+  out->threads_created = c.threads_created;
+  out->threads_exited = c.threads_exited;
+  for (const hakmem_profile_lock& l : d.locks) {
+    out->lock_acquisitions += l.acquisitions;
+    out->lock_contended += l.contended;
+    out->lock_wait_ns += l.wait_ns;
   }
   return 0;
 }

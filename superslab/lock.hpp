@@ -29,6 +29,15 @@ class Lock {
     }
     lock_contended();
   }
+  bool try_lock() {
+    int expected = 0;
+    if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) {
+      stats_.acquisitions.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    return false;
+  }
   void unlock() {
     if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]] wake();
   }

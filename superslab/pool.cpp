@@ -2,10 +2,13 @@
 
 #include <cerrno>
 
+#include "superslab/latency.hpp"
 #include "superslab/os.hpp"
 #include "superslab/os_stats.hpp"
 
 namespace hakmem {
+extern std::atomic<std::uint32_t> g_dense_threshold;
+
 namespace {
 
 Lock g_pool_lock("superslab_pool");
@@ -54,9 +57,8 @@ std::size_t payload_size() { return kSuperSlabSize - kSuperSlabHeaderSize; }
 char* payload(SuperSlab* ss) { return reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize; }
 
 // Applies the huge-page and populate policy to a SuperSlab about to be handed out.
-void prepare_memory(SuperSlab* ss, bool fresh) {
+void prepare_memory(SuperSlab* ss, bool fresh, bool dense) {
   os::Policy pol = os::policy();
-  bool dense = pool_heap_is_dense();
   bool want_thp = !ss->hugetlb &&
                   (pol.huge == os::HugePolicy::kThp ||
                    (pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != 2));
@@ -81,6 +83,9 @@ SuperSlab* map_new() {
   bool try_hugetlb = pol.huge == os::HugePolicy::kHugetlb;
   bool got_hugetlb = false;
   void* mem = os::map_aligned(kSuperSlabSize, kSuperSlabSize, try_hugetlb, &got_hugetlb);
+  if (!mem && pool_unmap_idle() > 0) {
+    mem = os::map_aligned(kSuperSlabSize, kSuperSlabSize, try_hugetlb, &got_hugetlb);
+  }
   if (!mem) {
     errno = ENOMEM;
     return nullptr;
@@ -103,6 +108,7 @@ SuperSlab* map_new() {
 void pool_configure(const PoolConfig& cfg) {
   LockGuard g(g_pool_lock);
   g_cfg = cfg;
+  g_dense_threshold.store(cfg.dense_threshold, std::memory_order_relaxed);
 }
 PoolConfig pool_config() {
   LockGuard g(g_pool_lock);
@@ -111,11 +117,12 @@ PoolConfig pool_config() {
 const PoolStats& pool_stats() { return g_stats; }
 Lock& pool_lock() { return g_pool_lock; }
 
-bool pool_heap_is_dense() {
-  return g_stats.in_use.load(std::memory_order_relaxed) >= g_cfg.dense_threshold;
-}
+std::atomic<std::uint32_t> g_dense_threshold{1};
 
-SuperSlab* pool_acquire(ChunkKind kind) {
+std::uint32_t pool_dense_threshold() { return g_dense_threshold.load(std::memory_order_relaxed); }
+
+SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
+  LatencyTimer timer(Latency::kSuperSlabAcquire);
   SuperSlab* ss = nullptr;
   bool fresh = false;
   bool zeroed = false;
@@ -140,7 +147,7 @@ SuperSlab* pool_acquire(ChunkKind kind) {
   ss->zeroed = zeroed;
   ss->kind = kind;
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
-  prepare_memory(ss, fresh);
+  prepare_memory(ss, fresh, dense);
   registry_set(ss, kSuperSlabSize, kind, kind);
   return ss;
 }
@@ -180,6 +187,7 @@ SuperSlab* pool_orphan_pop() {
 }
 
 std::size_t pool_purge(bool force) {
+  LatencyTimer timer(Latency::kPurge);
   std::size_t released = 0;
   std::uint64_t now = os::now_ns();
   LockGuard g(g_pool_lock);
@@ -214,6 +222,19 @@ std::size_t pool_purge(bool force) {
   SuperSlab* next_due = g_reserve.head ? g_reserve.head : g_lazy.head;
   g_next_purge_ns.store(next_due ? next_due->released_ns + delay : 0, std::memory_order_relaxed);
   return released;
+}
+
+std::size_t pool_unmap_idle() {
+  std::size_t n = 0;
+  LockGuard g(g_pool_lock);
+  for (List* list : {&g_purged, &g_lazy}) {
+    while (SuperSlab* ss = list->pop_front()) {
+      g_stats.purged_idle.fetch_sub(1, std::memory_order_relaxed);
+      os::unmap(ss, kSuperSlabSize);
+      ++n;
+    }
+  }
+  return n;
 }
 
 void pool_maybe_purge() {

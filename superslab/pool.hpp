@@ -16,9 +16,9 @@ namespace hakmem {
 struct PoolConfig {
   std::size_t reserve_bytes = std::size_t{64} << 20;  // warm reserve kept populated
   std::uint64_t purge_delay_ns = 1000ull * 1000 * 1000;  // reserve entries older get purged
-  // SuperSlabs in use from which on the heap counts as large: huge pages and whole-SuperSlab
-  // populate pay off only when they will be filled.
-  std::uint32_t dense_threshold = 4;
+  // SuperSlabs a heap must already own before a new one gets huge pages and a
+  // whole-SuperSlab populate: they pay off only when they will be filled.
+  std::uint32_t dense_threshold = 1;
 };
 
 struct PoolStats {
@@ -37,7 +37,8 @@ Lock& pool_lock();
 
 // A SuperSlab of `kind` (header not initialised beyond the common fields), populated as the
 // policy says; nullptr with errno = ENOMEM when the OS refuses.
-SuperSlab* pool_acquire(ChunkKind kind);
+// `dense`: the caller's heap is large enough to fill it (see PoolConfig::dense_threshold).
+SuperSlab* pool_acquire(ChunkKind kind, bool dense);
 // An empty SuperSlab goes back to the warm reserve (purged later if unused).
 void pool_release(SuperSlab* ss);
 
@@ -49,11 +50,14 @@ SuperSlab* pool_orphan_pop();
 // MADV_FREE first, MADV_DONTNEED on the next round. Returns bytes released. Never called on
 // the fast path.
 std::size_t pool_purge(bool force);
+// Out of memory: unmaps purged, idle SuperSlabs (their address space) so the OS can reuse it.
+// Returns how many. Only SuperSlabs that sat empty past a purge are unmapped.
+std::size_t pool_unmap_idle();
 // Cheap check used by slow paths to run pool_purge only when something may be due.
 void pool_maybe_purge();
 
-// True when the heap is large enough for whole-SuperSlab populate and huge pages.
-bool pool_heap_is_dense();
+// The caller's heap counts as dense once it owns this many SuperSlabs.
+std::uint32_t pool_dense_threshold();
 
 void pool_fork_prepare();
 void pool_fork_parent();

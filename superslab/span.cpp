@@ -82,7 +82,8 @@ void list_remove(SuperSlab* ss) {
 }
 
 SuperSlab* new_span_superslab() {
-  SuperSlab* ss = pool_acquire(kChunkSpan);
+  // Medium objects: the first span SuperSlab is populated per span, later ones whole.
+  SuperSlab* ss = pool_acquire(kChunkSpan, g_span_list != nullptr);
   if (!ss) return nullptr;
   ss->owner.store(nullptr, std::memory_order_relaxed);
   SpanMeta* m = meta(ss);

@@ -15,7 +15,6 @@ void superslab_init_small(SuperSlab* ss, void* owner) {
   for (auto& info : ss->unit_info) info = kUnitFree;
   for (auto& g : ss->geometry) g = UnitGeometry{0, 0, 1};
   ss->remote_pending.store(0, std::memory_order_relaxed);
-  ss->notify_next = nullptr;
   ss->next = ss->prev = nullptr;
   ss->released_ns = 0;
   for (auto& slab : ss->slabs) {
@@ -63,6 +62,7 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   slab->state = SlabState::kActive;
   slab->next = slab->prev = nullptr;
   slab->remote_free.store(nullptr, std::memory_order_relaxed);
+  slab->purged_pages = 0;
   UnitGeometry geo{static_cast<std::uint32_t>(begin - reinterpret_cast<char*>(ss)),
                    slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1};
   for (unsigned i = first; i < first + units; ++i) {
@@ -74,6 +74,25 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
     ss->populated_units |= run_mask;
   }
   return slab;
+}
+
+std::size_t superslab_purge_free_units(SuperSlab* ss) {
+  std::uint32_t candidates = ss->free_units & ss->populated_units;
+  std::size_t released = 0;
+  while (candidates) {
+    unsigned u = static_cast<unsigned>(__builtin_ctz(candidates));
+    unsigned end = u;
+    while (end < kUnitsPerSuperSlab && (candidates >> end) & 1) ++end;
+    char* begin = unit_address(ss, u);
+    if (u == 0) begin += kSuperSlabHeaderSize;  // the header stays
+    std::size_t len = static_cast<std::size_t>(unit_address(ss, 0) + end * kUnitSize - begin);
+    os::purge_now(begin, len);
+    released += len;
+    std::uint32_t mask = (end >= 32 ? 0xffffffffu : ((1u << end) - 1)) & ~((1u << u) - 1);
+    ss->populated_units &= ~mask;
+    candidates &= ~mask;
+  }
+  return released;
 }
 
 void superslab_release_slab(SuperSlab* ss, Slab* slab) {

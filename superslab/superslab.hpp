@@ -47,6 +47,9 @@ struct alignas(64) Slab {
   SlabState state = SlabState::kUnused;
   // ---- shared: its own cache line, so remote pushes do not false-share the above ----
   alignas(64) std::atomic<FreeObject*> remote_free{nullptr};
+  // Owner-only, rarely touched: pages of the slab given back to the OS while all objects on
+  // them were free. Those objects are parked off the free list until the pages return.
+  std::uint64_t purged_pages = 0;
 };
 static_assert(sizeof(Slab) == 128);
 
@@ -74,7 +77,6 @@ struct SuperSlab {
   std::uint16_t unit_info[kUnitsPerSuperSlab];
   UnitGeometry geometry[kUnitsPerSuperSlab];
   std::atomic<std::uint32_t> remote_pending;  // bit i: slab at unit i got remote frees
-  SuperSlab* notify_next;                     // link in the owner's notification stack
   SuperSlab* next;                            // owner's list, reserve or orphan list
   SuperSlab* prev;
   std::uint64_t released_ns;                  // when it entered the reserve (decay clock)
@@ -113,5 +115,7 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
 // Returns an empty slab's units to the SuperSlab. Owner only.
 void superslab_release_slab(SuperSlab* ss, Slab* slab);
 inline bool superslab_is_empty(const SuperSlab* ss) { return ss->free_units == 0xffffffffu; }
+// Gives back the memory of free, populated units (MADV_DONTNEED). Owner only. Returns bytes.
+std::size_t superslab_purge_free_units(SuperSlab* ss);
 
 }  // namespace hakmem

@@ -17,26 +17,28 @@ struct RemoteGroup {
 };
 constexpr unsigned kMaxGroups = 16;
 
+// Marks the slab's bit in its SuperSlab and raises the owner's flag. Both are idempotent
+// stores into memory that is never unmapped (SuperSlab headers, pooled heaps), so a stale
+// owner or a SuperSlab that changed hands meanwhile only causes a harmless extra scan.
 void notify_owner(SuperSlab* ss, unsigned unit) {
   std::uint32_t bit = 1u << unit;
-  if (ss->remote_pending.load(std::memory_order_relaxed) & bit) return;
-  // The SuperSlab is on an owner's stack iff its mask is non-zero; whoever turns the mask
-  // non-zero pushes it. The owner reads notify_next before clearing the mask.
-  if (ss->remote_pending.fetch_or(bit, std::memory_order_acq_rel) != 0) return;
+  if (!(ss->remote_pending.load(std::memory_order_relaxed) & bit)) {
+    ss->remote_pending.fetch_or(bit, std::memory_order_release);
+  }
   auto* owner = static_cast<ThreadHeap*>(ss->owner.load(std::memory_order_acquire));
-  if (!owner) return;  // orphan: the adopter scans every slab
-  SuperSlab* head = owner->notify_head.load(std::memory_order_relaxed);
-  do ss->notify_next = head;
-  while (!owner->notify_head.compare_exchange_weak(head, ss, std::memory_order_release,
-                                                   std::memory_order_relaxed));
+  if (owner && !owner->remote_pending.load(std::memory_order_relaxed)) {
+    owner->remote_pending.store(true, std::memory_order_release);
+  }
 }
 
 void push_group(ThreadHeap* h, RemoteGroup& g) {
+  // Read before the push: once pushed, the slab may empty and be re-carved by its owner.
+  unsigned unit = g.slab->first_unit;
   FreeObject* old = g.slab->remote_free.load(std::memory_order_relaxed);
   do g.tail->next = old;
   while (!g.slab->remote_free.compare_exchange_weak(old, g.head, std::memory_order_release,
                                                     std::memory_order_relaxed));
-  notify_owner(g.ss, g.slab->first_unit);
+  notify_owner(g.ss, unit);
   if (!h) return;
   auto& c = h->counters;
   c.remote_frees.store(c.remote_frees.load(std::memory_order_relaxed) + g.count,
@@ -122,6 +124,7 @@ void cache_flush_push(unsigned cls, void* p) {
   }
   Bin& b = h->cache.bins[cls];
   if (b.top == b.limit) {
+    LockGuard guard(h->lock);
     // Flush the older half (the bottom of the stack); keep the recently freed, warm half.
     std::uint32_t cap = static_cast<std::uint32_t>(b.limit - b.base);
     std::uint32_t n = cap / 2;
@@ -134,41 +137,22 @@ void cache_flush_push(unsigned cls, void* p) {
                                std::memory_order_relaxed);
     heap_publish(h);
     heap_process_notifications(h);
+    heap_maybe_purge(h);
   }
   *static_cast<std::uintptr_t*>(p) = free_tag(p);
   *b.top++ = p;
   ++h->cache.counters.free_calls;
 }
 
-void cache_free_suspect(unsigned cls, void* p) {
+void cache_free_suspect(unsigned, void* p) {
+  // The tag is the address mixed with a per-process secret and is cleared whenever the object
+  // is handed out, so a match cannot come from the program's data: report, drop the free.
   ThreadHeap* h = heap_current();
-  if (!h) {
-    reinterpret_cast<std::uintptr_t*>(p)[1] = 0;
-    heap_return_objects(nullptr, &p, 1);
-    return;
+  if (h) {
+    count_double_free(h, p);
+  } else {
+    report_error("double free", p);
   }
-  {
-    Bin& b = h->cache.bins[cls];
-    for (void** it = b.base; it < b.top; ++it) {
-      if (*it == p) {
-        count_double_free(h, p);
-        return;
-      }
-    }
-    SuperSlab* ss = superslab_of(p);
-    if (ss->owner.load(std::memory_order_relaxed) == h && on_local_list(slab_of(ss, p), p)) {
-      count_double_free(h, p);
-      return;
-    }
-  }
-  // Not found: the user's data merely looked like a tag. An ordinary free.
-  Bin& b = h->cache.bins[cls];
-  if (b.top == b.limit) {
-    cache_flush_push(cls, p);
-    return;
-  }
-  *b.top++ = p;  // the tag is already in place
-  ++h->cache.counters.free_calls;
 }
 
 }  // namespace hakmem

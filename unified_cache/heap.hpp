@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "superslab/lock.hpp"
 #include "superslab/superslab.hpp"
 #include "unified_cache/thread_cache.hpp"
 
@@ -28,11 +29,17 @@ struct HeapCounters {
   std::atomic<std::uint64_t> published[sizeof(FastCounters) / sizeof(std::uint64_t)];
 };
 
+// The heap lock guards everything but the bins: the owner takes it (uncontended) on its
+// slow paths, and the background purger try-locks idle heaps to give their free pages back.
+// The fast path never touches it.
 struct ThreadHeap {
   ThreadCache cache;                     // first: the fast path's TLS pointer points here
+  Lock lock{"heap"};
+  std::uint64_t last_purge_ns;           // decay clock of heap_purge
+  std::uint32_t owned_count;             // SuperSlabs owned
   Slab* partial[kNumClasses];            // slabs with free objects; head is the current one
   SuperSlab* owned;                      // owned SuperSlabs, ones with free units first
-  std::atomic<SuperSlab*> notify_head;   // SuperSlabs whose slabs got remote frees
+  std::atomic<bool> remote_pending;      // some owned SuperSlab has remote_pending bits
   ThreadHeap* next_live;                 // registry of live heaps (stats)
   ThreadHeap* prev_live;
   ThreadHeap* next_free;                 // heap pool
@@ -56,6 +63,14 @@ HAK_NOINLINE void cache_free_suspect(unsigned cls, void* p);
 ThreadHeap* heap_current();
 // Returns every object in the calling thread's bins to its slab (hak_thread_flush).
 void heap_flush_all(ThreadHeap* h);
+// Gives back free memory inside h's slabs (whole free pages) and free units of its
+// SuperSlabs, when the decay delay has passed since the last pass (always when force).
+// Caller holds h->lock. Returns bytes released.
+std::size_t heap_purge(ThreadHeap* h, bool force);
+// Background purger: purges every live heap it can lock without waiting.
+std::size_t heap_purge_idle_heaps(bool force);
+// Decay delay for heap_purge (set from the options).
+void heap_set_purge_delay(std::uint64_t ns);
 // Thread exit: flush, hand SuperSlabs back (empty ones to the reserve, others as orphans).
 void heap_thread_exit(ThreadHeap* h);
 

@@ -23,11 +23,13 @@ inline void owned_push_front(ThreadHeap* h, SuperSlab* ss) {
   ss->next = h->owned;
   if (ss->next) ss->next->prev = ss;
   h->owned = ss;
+  ++h->owned_count;
 }
 inline void owned_remove(ThreadHeap* h, SuperSlab* ss) {
   if (ss->prev) ss->prev->next = ss->next; else h->owned = ss->next;
   if (ss->next) ss->next->prev = ss->prev;
   ss->next = ss->prev = nullptr;
+  --h->owned_count;
 }
 
 // Moves the slab's remote frees onto its local list; returns how many came back.
@@ -39,7 +41,11 @@ void heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s);
 void heap_process_notifications(ThreadHeap* h);
 // Takes ownership of an orphaned SuperSlab and files its slabs into h's lists.
 void heap_adopt(ThreadHeap* h, SuperSlab* ss);
-// Returns n objects (from any heap's slabs) to their slabs.
+// Returns n objects (from any heap's slabs) to their slabs. Caller holds h->lock.
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n);
+// Brings a slab's purged pages back (populate) and their parked objects onto its free list.
+void slab_unpark(SuperSlab* ss, Slab* s);
+// Owner slow paths call this: runs heap_purge and the pool's decay when they are due.
+void heap_maybe_purge(ThreadHeap* h);
 
 }  // namespace hakmem

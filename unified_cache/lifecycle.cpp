@@ -52,8 +52,8 @@ void fold_into_exited(ThreadHeap* h) {
 }
 
 void reset_heap(ThreadHeap* h) {
-  // Everything but notify_head: a late notification for a SuperSlab this heap once owned may
-  // still arrive; it is recognised as stale and forwarded.
+  // A late notification meant for this heap's previous thread may still raise
+  // remote_pending: it only causes one extra scan.
   std::uint32_t slot = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {
     Bin& b = h->cache.bins[c];
@@ -64,6 +64,8 @@ void reset_heap(ThreadHeap* h) {
   }
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   h->owned = nullptr;
+  h->owned_count = 0;
+  h->last_purge_ns = os::now_ns();
   auto& c = h->counters;
   for (auto* a : {&c.refills, &c.flushes, &c.remote_frees, &c.remote_batches, &c.double_frees,
                   &c.invalid_frees, &c.slow_path_faults}) {
@@ -160,7 +162,7 @@ void heap_adopt(ThreadHeap* h, SuperSlab* ss) {
     if (s->used == 0) {
       heap_slab_empty(h, ss, s);
       if (ss->owner.load(std::memory_order_relaxed) != h) return;  // went to the pool
-    } else if (s->local_free || s->bump < s->limit) {
+    } else if (s->local_free || s->bump < s->limit || s->purged_pages) {
       s->state = SlabState::kActive;
       partial_push(h, s);
     } else {
@@ -170,6 +172,7 @@ void heap_adopt(ThreadHeap* h, SuperSlab* ss) {
 }
 
 void heap_flush_all(ThreadHeap* h) {
+  LockGuard guard(h->lock);
   for (unsigned c = 0; c < kNumClasses; ++c) {
     Bin& b = h->cache.bins[c];
     std::uint32_t n = static_cast<std::uint32_t>(b.top - b.base);
@@ -182,6 +185,7 @@ void heap_flush_all(ThreadHeap* h) {
 
 void heap_thread_exit(ThreadHeap* h) {
   heap_flush_all(h);
+  h->lock.lock();
   for (unsigned c = 0; c < kNumClasses; ++c) {
     while (Slab* s = h->partial[c]) partial_remove(h, s);
   }
@@ -196,6 +200,7 @@ void heap_thread_exit(ThreadHeap* h) {
     if (superslab_is_empty(ss)) pool_release(ss);
     else pool_orphan_push(ss);
   }
+  h->lock.unlock();
   LockGuard g(g_heap_lock);
   fold_into_exited(h);
   if (h->prev_live) h->prev_live->next_live = h->next_live; else g_live = h->next_live;

@@ -1,6 +1,7 @@
 // Refill: the path a malloc takes when its bin is empty.
 #include <cerrno>
 
+#include "superslab/latency.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
@@ -28,6 +29,7 @@ std::uint32_t slab_collect_remote(Slab* s) {
 static std::uint32_t slab_take(Slab* s, void** out, std::uint32_t want) {
   std::uint32_t n = 0;
   if (!s->local_free) slab_collect_remote(s);
+  if (!s->local_free && s->bump >= s->limit && s->purged_pages) slab_unpark(superslab_of(s), s);
   while (n < want && s->local_free) {
     FreeObject* o = s->local_free;
     s->local_free = o->next;
@@ -46,7 +48,7 @@ static std::uint32_t slab_take(Slab* s, void** out, std::uint32_t want) {
 }
 
 static bool slab_has_free(const Slab* s) {
-  return s->local_free || s->bump < s->limit ||
+  return s->local_free || s->bump < s->limit || s->purged_pages ||
          s->remote_free.load(std::memory_order_relaxed) != nullptr;
 }
 
@@ -54,7 +56,6 @@ static bool slab_has_free(const Slab* s) {
 static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
   heap_process_notifications(h);
   if (h->partial[cls]) return h->partial[cls];
-  pool_maybe_purge();
   std::uint32_t size = kClassSize[cls];
   bool populate = os::policy().populate != os::PopulatePolicy::kNever;
   for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
@@ -67,12 +68,14 @@ static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
   while (SuperSlab* orphan = pool_orphan_pop()) {
     heap_adopt(h, orphan);
     if (h->partial[cls]) return h->partial[cls];
+    // Adoption may have found it empty and handed it to the pool: it is not ours then.
+    if (orphan->owner.load(std::memory_order_relaxed) != h) continue;
     if (Slab* s = superslab_carve_slab(orphan, cls, size, populate)) {
       partial_push(h, s);
       return s;
     }
   }
-  SuperSlab* ss = pool_acquire(kChunkSmall);
+  SuperSlab* ss = pool_acquire(kChunkSmall, h->owned_count >= pool_dense_threshold());
   if (!ss) return nullptr;
   superslab_init_small(ss, h);
   owned_push_front(h, ss);
@@ -82,12 +85,15 @@ static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
 }
 
 void* cache_refill_pop(unsigned cls) {
+  LatencyTimer timer(Latency::kRefill);
   ThreadHeap* h = heap_current();
   if (!h) {
     errno = ENOMEM;
     return nullptr;
   }
   std::uint64_t faults_before = os::minor_faults();
+  LockGuard guard(h->lock);
+  heap_maybe_purge(h);
   Bin& b = h->cache.bins[cls];
   std::uint32_t want = static_cast<std::uint32_t>(b.limit - b.base) / 2;
   std::uint32_t got = static_cast<std::uint32_t>(b.top - b.base);  // 0 unless re-entered
@@ -128,37 +134,26 @@ void* cache_refill_pop(unsigned cls) {
 }
 
 void heap_process_notifications(ThreadHeap* h) {
-  if (h->notify_head.load(std::memory_order_relaxed) == nullptr) return;
-  SuperSlab* ss = h->notify_head.exchange(nullptr, std::memory_order_acquire);
-  while (ss) {
-    SuperSlab* next = ss->notify_next;  // read before the mask is cleared (see flush.cpp)
-    std::uint32_t mask = ss->remote_pending.exchange(0, std::memory_order_acq_rel);
-    if (ss->owner.load(std::memory_order_acquire) != h) {
-      // Stale: ss changed hands since the notification. Pass it to the current owner, or
-      // leave the bits for whoever adopts it.
-      if (mask) {
-        std::uint32_t old = ss->remote_pending.fetch_or(mask, std::memory_order_acq_rel);
-        auto* owner = static_cast<ThreadHeap*>(ss->owner.load(std::memory_order_acquire));
-        if (old == 0 && owner) {
-          SuperSlab* head = owner->notify_head.load(std::memory_order_relaxed);
-          do ss->notify_next = head;
-          while (!owner->notify_head.compare_exchange_weak(head, ss, std::memory_order_release,
-                                                           std::memory_order_relaxed));
-        }
-      }
-    } else {
-      while (mask) {
-        unsigned unit = static_cast<unsigned>(__builtin_ctz(mask));
-        mask &= mask - 1;
-        Slab* s = &ss->slabs[unit];
-        if (s->state != SlabState::kFull) continue;  // refill will look at it anyway
-        if (slab_collect_remote(s) == 0) continue;
-        s->state = SlabState::kActive;
-        if (s->used == 0) {
-          heap_slab_empty(h, ss, s);
-        } else {
-          partial_push(h, s);
-        }
+  if (!h->remote_pending.load(std::memory_order_relaxed)) return;
+  h->remote_pending.exchange(false, std::memory_order_acquire);
+  for (SuperSlab* ss = h->owned; ss;) {
+    SuperSlab* next = ss->next;  // ss may leave the list when a slab empties it
+    std::uint32_t mask = ss->remote_pending.load(std::memory_order_relaxed)
+                             ? ss->remote_pending.exchange(0, std::memory_order_acq_rel)
+                             : 0;
+    while (mask) {
+      unsigned unit = static_cast<unsigned>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      Slab* s = &ss->slabs[unit];
+      // Only slabs set aside as full need it; others are collected when refill reaches them.
+      if (s->state != SlabState::kFull || s->first_unit != unit) continue;
+      if (slab_collect_remote(s) == 0) continue;
+      s->state = SlabState::kActive;
+      if (s->used == 0) {
+        heap_slab_empty(h, ss, s);
+        if (ss->owner.load(std::memory_order_relaxed) != h) break;  // went to the pool
+      } else {
+        partial_push(h, s);
       }
     }
     ss = next;

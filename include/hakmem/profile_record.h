@@ -1,0 +1,160 @@
+/* hakmem profile record: the fixed-layout, versioned struct a process running with
+ * HAKMEM_PROFILE=1 keeps in a shared-memory file (/dev/shm/hakmem-<pid>, mode 0600, or
+ * HAKMEM_PROFILE_PATH), and that hakmem-stat reads from outside the process while it runs.
+ *
+ * Layout rules (the record is read by tools built separately from the allocator):
+ *  - Only fixed-size types; every field is naturally aligned; no pointers.
+ *  - The layout is defined by HAKMEM_PROFILE_VERSION. Any change to it (a new counter, a
+ *    bigger table) bumps the version; readers refuse a version newer than their own.
+ *  - header.magic is written last at creation, so a reader never accepts a half-made record.
+ *  - The snapshot (everything after the header) is published under a sequence lock:
+ *    header.seq is odd while the writer updates it. Readers copy the record, then re-read
+ *    seq, and retry if it was odd or changed.
+ *  - Counters (kind 'c') are monotonic since the process started or since the last reset;
+ *    gauges (kind 'g') are current values and are not affected by a reset.
+ *  - A reset is requested from outside by incrementing header.reset_request; the process
+ *    acknowledges it at its next refresh by setting reset_ack = reset_request, and from then
+ *    on publishes counters relative to the totals at that moment. In-process totals
+ *    (hakmem_stats_get) are never reset.
+ */
+#ifndef HAKMEM_PROFILE_RECORD_H
+#define HAKMEM_PROFILE_RECORD_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "HAKMPROF" in memory order on a little-endian machine. */
+#define HAKMEM_PROFILE_MAGIC 0x464f52504d4b4148ull
+#define HAKMEM_PROFILE_VERSION 1u
+
+#define HAKMEM_PROFILE_MAX_CLASSES 96   /* size-class table capacity (num_classes used) */
+#define HAKMEM_PROFILE_MAX_LOCKS 16     /* internal locks (num_locks used) */
+#define HAKMEM_PROFILE_MAX_HISTS 8      /* latency histograms (num_hists used) */
+#define HAKMEM_PROFILE_BUCKETS 32       /* log2 buckets per histogram */
+#define HAKMEM_PROFILE_NAME_LEN 24
+
+/* header.state */
+#define HAKMEM_PROFILE_STATE_RUNNING 1u /* refreshed periodically by the process */
+#define HAKMEM_PROFILE_STATE_EXITED 2u  /* final refresh done at process exit */
+
+typedef struct hakmem_profile_header {
+  uint64_t magic;            /* HAKMEM_PROFILE_MAGIC */
+  uint32_t version;          /* HAKMEM_PROFILE_VERSION */
+  uint32_t header_size;      /* sizeof(hakmem_profile_header) */
+  uint64_t record_size;      /* sizeof(hakmem_profile_record) */
+  int64_t pid;
+  uint64_t start_time_ns;    /* CLOCK_REALTIME when profiling started (at hakmem init) */
+  uint64_t start_ticks;      /* process start time, field 22 of /proc/<pid>/stat: tells a
+                                live process from another that reused the pid */
+  char comm[16];             /* /proc/<pid>/comm, NUL-terminated */
+  uint64_t interval_ms;      /* refresh period (HAKMEM_PROFILE_INTERVAL_MS) */
+  uint32_t state;            /* HAKMEM_PROFILE_STATE_* */
+  uint32_t num_classes;      /* entries used in the tables below */
+  uint32_t num_locks;
+  uint32_t num_hists;
+  /* Written by the process at each refresh. */
+  uint64_t seq;              /* sequence lock over the snapshot: odd while updating */
+  uint64_t update_count;     /* refreshes so far */
+  uint64_t updated_time_ns;  /* CLOCK_REALTIME of the last refresh */
+  uint64_t reset_time_ns;    /* CLOCK_REALTIME of the last reset acknowledged, 0 if none */
+  /* Control: reset_request is written by hakmem-stat, reset_ack by the process. */
+  uint64_t reset_request;
+  uint64_t reset_ack;
+  uint64_t reserved[3];
+} hakmem_profile_header;
+
+/* The scalar counters, in layout order: X(name, kind, help) with kind 'c' (counter) or
+ * 'g' (gauge). Appending a field changes the layout: bump HAKMEM_PROFILE_VERSION. */
+#define HAKMEM_PROFILE_COUNTERS(X)                                                          \
+  X(malloc_calls, 'c', "small allocations served by the thread cache (malloc, new, and "    \
+                       "small calloc/realloc/aligned requests)")                             \
+  X(free_calls, 'c', "small objects freed into the thread cache (free, delete)")           \
+  X(calloc_calls, 'c', "calloc calls")                                                      \
+  X(realloc_calls, 'c', "realloc calls")                                                    \
+  X(aligned_calls, 'c', "aligned allocation calls with alignment > 16")                     \
+  X(refills, 'c', "thread-cache refills from slabs")                                        \
+  X(flushes, 'c', "thread-cache flushes to slabs")                                          \
+  X(remote_frees, 'c', "objects freed to a slab owned by another thread")                   \
+  X(remote_batches, 'c', "atomic pushes of remote frees (one per slab group)")              \
+  X(superslabs_mapped, 'c', "SuperSlabs obtained from the OS")                              \
+  X(superslabs_in_use, 'g', "SuperSlabs held by threads or the span allocator")             \
+  X(superslabs_reserved, 'g', "empty SuperSlabs in the warm reserve")                       \
+  X(superslabs_purged, 'g', "empty SuperSlabs whose memory was returned (address kept)")    \
+  X(superslabs_orphaned, 'g', "SuperSlabs of exited threads still holding objects")         \
+  X(purge_rounds, 'c', "purge passes over the reserve")                                     \
+  X(bytes_mapped, 'g', "bytes currently mapped from the OS")                                \
+  X(bytes_populated, 'c', "bytes pre-faulted (MAP_POPULATE / MADV_POPULATE_WRITE)")         \
+  X(bytes_purged, 'c', "bytes returned with MADV_DONTNEED")                                 \
+  X(bytes_purged_lazy, 'c', "bytes returned with MADV_FREE")                                \
+  X(mmap_calls, 'c', "mmap calls")                                                          \
+  X(munmap_calls, 'c', "munmap calls")                                                      \
+  X(madvise_calls, 'c', "madvise calls")                                                    \
+  X(hugepages_thp, 'c', "SuperSlabs advised MADV_HUGEPAGE")                                 \
+  X(hugepages_hugetlb, 'c', "SuperSlabs mapped with MAP_HUGETLB")                           \
+  X(large_allocs, 'c', "huge objects (own mapping) allocated")                              \
+  X(large_cache_hits, 'c', "huge objects served from freed, still-mapped memory")           \
+  X(large_cache_misses, 'c', "huge objects that needed a new mapping")                      \
+  X(large_cached_bytes, 'g', "bytes of freed huge objects kept mapped")                     \
+  X(large_live_bytes, 'g', "bytes of live huge objects")                                    \
+  X(invalid_frees, 'c', "frees of pointers hakmem does not own, or misaligned")             \
+  X(double_frees, 'c', "double frees detected")                                             \
+  X(page_faults_slow_path, 'c', "minor page faults observed across refills (getrusage)")    \
+  X(threads_created, 'c', "thread heaps created")                                           \
+  X(threads_exited, 'c', "thread heaps retired at thread exit")
+
+typedef struct hakmem_profile_counters {
+#define HAKMEM_PROFILE_FIELD_(name, kind, help) uint64_t name;
+  HAKMEM_PROFILE_COUNTERS(HAKMEM_PROFILE_FIELD_)
+#undef HAKMEM_PROFILE_FIELD_
+} hakmem_profile_counters;
+
+/* One internal lock. Acquisitions, contended acquisitions (the fast compare-and-swap
+ * failed) and time spent waiting in contended acquisitions are kept separately. */
+typedef struct hakmem_profile_lock {
+  char name[HAKMEM_PROFILE_NAME_LEN];
+  uint64_t acquisitions;
+  uint64_t contended;
+  uint64_t wait_ns;
+  uint64_t reserved;
+} hakmem_profile_lock;
+
+/* A latency histogram of a slow path. buckets[i] counts operations that took
+ * [2^i, 2^(i+1)) ns (bucket 0 also counts 0 ns; the last bucket is open-ended).
+ * count is the sum of the buckets; max_ns is the largest seen since start or reset. */
+typedef struct hakmem_profile_histogram {
+  char name[HAKMEM_PROFILE_NAME_LEN];
+  uint64_t count;
+  uint64_t sum_ns;
+  uint64_t max_ns;
+  uint64_t reserved;
+  uint64_t buckets[HAKMEM_PROFILE_BUCKETS];
+} hakmem_profile_histogram;
+
+/* The snapshot: everything the process publishes at each refresh. */
+typedef struct hakmem_profile_data {
+  hakmem_profile_counters counters;
+  uint32_t class_size[HAKMEM_PROFILE_MAX_CLASSES];      /* bytes per object of each class */
+  uint64_t class_refills[HAKMEM_PROFILE_MAX_CLASSES];   /* refills per size class */
+  uint64_t class_flushes[HAKMEM_PROFILE_MAX_CLASSES];   /* flushes per size class */
+  hakmem_profile_lock locks[HAKMEM_PROFILE_MAX_LOCKS];
+  hakmem_profile_histogram hists[HAKMEM_PROFILE_MAX_HISTS];
+} hakmem_profile_data;
+
+typedef struct hakmem_profile_record {
+  hakmem_profile_header header;
+  hakmem_profile_data data;
+} hakmem_profile_record;
+
+#ifdef __cplusplus
+} /* extern "C" */
+static_assert(sizeof(hakmem_profile_header) == 160, "profile header layout changed");
+static_assert(sizeof(hakmem_profile_lock) == 56, "profile lock layout changed");
+static_assert(sizeof(hakmem_profile_histogram) == 312, "profile histogram layout changed");
+static_assert(sizeof(hakmem_profile_counters) == 34 * 8, "counters changed: bump the version");
+static_assert(sizeof(hakmem_profile_record) == 5744, "record layout changed: bump the version");
+#endif
+
+#endif /* HAKMEM_PROFILE_RECORD_H */

@@ -1,0 +1,227 @@
+// hakmem-stat: reads the live profile record of a process running with hakmem and
+// HAKMEM_PROFILE=1 (see include/hakmem/profile_record.h and tools/README.md).
+//
+//   hakmem-stat show PID               human table: counts, rates, hit ratios, locks, latency
+//   hakmem-stat watch PID              the same, refreshed (rates over each interval)
+//   hakmem-stat export PID --json      one JSON object
+//   hakmem-stat export PID --prometheus  text exposition format, hakmem_ prefix
+//   hakmem-stat reset PID              zero the process's counters (gauges are kept)
+//   hakmem-stat list                   records and whether their processes still run
+//   hakmem-stat clean                  remove records of processes that are gone
+//
+// PID may also be the path of a record file. --path (or HAKMEM_PROFILE_PATH) says where
+// records are, with the allocator's semantics: a directory, or a file name with %p.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "record.hpp"
+#include "render.hpp"
+
+namespace {
+
+using hakstat::Error;
+using hakstat::Liveness;
+using hakstat::RecordLocation;
+using hakstat::Snapshot;
+
+struct Target {
+  std::string arg;  // a pid, or the path of a record file
+
+  Snapshot read(const RecordLocation& loc) const {
+    if (arg.find('/') != std::string::npos) return hakstat::read_snapshot_file(arg, std::nullopt);
+    return hakstat::read_snapshot(loc, pid());
+  }
+  long pid() const {
+    char* end = nullptr;
+    long v = std::strtol(arg.c_str(), &end, 10);
+    if (arg.empty() || *end != '\0' || v <= 0) {
+      throw Error(fmt::format("'{}' is neither a process id nor a record path", arg));
+    }
+    return v;
+  }
+};
+
+void write_out(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+void cmd_watch(const RecordLocation& loc, const Target& t, double interval_s, unsigned count) {
+  bool tty = ::isatty(STDOUT_FILENO) != 0;
+  std::optional<Snapshot> prev;
+  for (unsigned i = 0; count == 0 || i < count; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::duration<double>(interval_s));
+    Snapshot s = t.read(loc);
+    std::string text = render_table(s, prev ? &*prev : nullptr);
+    if (tty) {
+      write_out("\x1b[H\x1b[2J" + text +
+                fmt::format("\n(every {:.1f} s; Ctrl-C to quit)\n", interval_s));
+    } else {
+      write_out((i > 0 ? "\n" : "") + text);
+    }
+    if (s.liveness == Liveness::kDead || s.liveness == Liveness::kExited) {
+      write_out(fmt::format("process {} has {}\n", s.rec.header.pid,
+                            s.liveness == Liveness::kExited ? "exited" : "gone"));
+      return;
+    }
+    prev = s;
+  }
+}
+
+void cmd_list(const RecordLocation& loc, bool json) {
+  nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+  std::string text = hakstat::render_list_header();
+  for (const auto& e : loc.scan()) {
+    try {
+      Snapshot s = hakstat::read_snapshot_file(e.path, std::nullopt);
+      if (json) {
+        const auto& h = s.rec.header;
+        arr.push_back({{"pid", h.pid},
+                       {"state", hakstat::liveness_name(s.liveness)},
+                       {"comm", std::string(h.comm, strnlen(h.comm, sizeof(h.comm)))},
+                       {"path", s.path},
+                       {"start_time_ns", h.start_time_ns},
+                       {"updated_time_ns", h.updated_time_ns},
+                       {"malloc_calls", s.rec.data.counters.malloc_calls}});
+      } else {
+        text += hakstat::render_list_row(s);
+      }
+    } catch (const Error& err) {
+      bool alive = e.pid > 0 && hakstat::process_alive(e.pid, 0);
+      if (json) {
+        arr.push_back({{"pid", e.pid},
+                       {"state", alive ? "unreadable" : "dead"},
+                       {"path", e.path},
+                       {"error", err.what()}});
+      } else {
+        text += fmt::format("{:>8}  {:<8}  {}\n", e.pid, alive ? "?" : "dead", err.what());
+      }
+    }
+  }
+  write_out(json ? arr.dump(2) + "\n" : text);
+}
+
+int cmd_clean(const RecordLocation& loc, bool dry_run) {
+  unsigned removed = 0, kept = 0;
+  for (const auto& e : loc.scan()) {
+    long pid = e.pid;
+    std::uint64_t ticks = 0;
+    std::string why;
+    try {
+      Snapshot s = hakstat::read_snapshot_file(e.path, std::nullopt);
+      pid = s.rec.header.pid;
+      ticks = s.rec.header.start_ticks;
+      why = s.rec.header.state == HAKMEM_PROFILE_STATE_EXITED ? "exited" : "died without exiting";
+    } catch (const Error& err) {
+      why = "unreadable record";
+    }
+    if (pid > 0 && hakstat::process_alive(pid, ticks)) {
+      ++kept;
+      continue;
+    }
+    if (dry_run) {
+      write_out(fmt::format("would remove {} (pid {}: {})\n", e.path, pid, why));
+      ++removed;
+      continue;
+    }
+    if (::unlink(e.path.c_str()) != 0) {
+      std::fprintf(stderr, "hakmem-stat: cannot remove %s: %s\n", e.path.c_str(),
+                   std::strerror(errno));
+      continue;
+    }
+    write_out(fmt::format("removed {} (pid {}: {})\n", e.path, pid, why));
+    ++removed;
+  }
+  write_out(fmt::format("{} record(s) {}, {} of running processes kept\n", removed,
+                        dry_run ? "to remove" : "removed", kept));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hakmem-stat: live statistics of processes running with hakmem (HAKMEM_PROFILE=1)"};
+  app.require_subcommand(1);
+  std::string path_spec;
+  if (const char* env = std::getenv("HAKMEM_PROFILE_PATH")) path_spec = env;
+  app.add_option("--path", path_spec,
+                 "where records are: a directory (default /dev/shm) or a file name with %p for "
+                 "the pid (default: $HAKMEM_PROFILE_PATH)");
+
+  Target target;
+  auto* show = app.add_subcommand("show", "print the counters of a process as a table");
+  show->add_option("pid", target.arg, "process id, or the path of a record file")->required();
+
+  auto* watch = app.add_subcommand("watch", "show, refreshed; rates over each interval");
+  double interval_s = 1.0;
+  unsigned count = 0;
+  watch->add_option("pid", target.arg, "process id, or the path of a record file")->required();
+  watch->add_option("-i,--interval", interval_s, "seconds between refreshes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  watch
+      ->add_option("-n,--count", count,
+                   "stop after this many refreshes (0: until the process exits)")
+      ->capture_default_str();
+
+  auto* exp = app.add_subcommand("export", "print the counters as JSON or Prometheus text");
+  bool as_json = false, as_prom = false;
+  exp->add_option("pid", target.arg, "process id, or the path of a record file")->required();
+  auto* jf = exp->add_flag("--json", as_json, "one JSON object (fields: tools/README.md)");
+  auto* pf = exp->add_flag("--prometheus", as_prom, "Prometheus text exposition format");
+  jf->excludes(pf);
+
+  auto* reset = app.add_subcommand("reset", "zero the counters of a running process");
+  std::uint64_t timeout_ms = 0;
+  reset->add_option("pid", target.arg, "process id")->required();
+  reset->add_option("--timeout-ms", timeout_ms,
+                    "how long to wait for the process to acknowledge (default: 5 refresh periods, "
+                    "at least 2 s)");
+
+  auto* list = app.add_subcommand("list", "list records and whether their processes run");
+  bool list_json = false;
+  list->add_flag("--json", list_json, "as a JSON array");
+
+  auto* clean = app.add_subcommand("clean", "remove records left by processes that are gone");
+  bool dry_run = false;
+  clean->add_flag("-n,--dry-run", dry_run, "only say what would be removed");
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    RecordLocation loc(path_spec);
+    if (show->parsed()) {
+      write_out(hakstat::render_table(target.read(loc), nullptr));
+    } else if (watch->parsed()) {
+      cmd_watch(loc, target, interval_s, count);
+    } else if (exp->parsed()) {
+      if (!as_json && !as_prom) throw Error("export: say --json or --prometheus");
+      Snapshot s = target.read(loc);
+      write_out(as_json ? hakstat::to_json(s).dump(2) + "\n" : hakstat::to_prometheus(s));
+    } else if (reset->parsed()) {
+      hakstat::request_reset(loc, target.pid(), timeout_ms);
+      write_out(fmt::format("counters of process {} reset\n", target.pid()));
+    } else if (list->parsed()) {
+      cmd_list(loc, list_json);
+    } else if (clean->parsed()) {
+      return cmd_clean(loc, dry_run);
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "hakmem-stat: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hakmem-stat: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

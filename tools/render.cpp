@@ -1,0 +1,511 @@
+#include "render.hpp"
+
+#include <time.h>
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace hakstat {
+namespace {
+
+using Counters = hakmem_profile_counters;
+
+struct Field {
+  const char* name;
+  char kind;  // 'c' counter, 'g' gauge
+  const char* help;
+  std::uint64_t Counters::*member;
+};
+
+const Field kFields[] = {
+#define HAKSTAT_FIELD_(name, kind, help) {#name, kind, help, &Counters::name},
+    HAKMEM_PROFILE_COUNTERS(HAKSTAT_FIELD_)
+#undef HAKSTAT_FIELD_
+};
+
+constexpr double kPage = 4096.0;
+
+std::string grp(std::uint64_t v) {
+  std::string digits = std::to_string(v);
+  std::string out;
+  int n = static_cast<int>(digits.size());
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && (n - i) % 3 == 0) out += ',';
+    out += digits[static_cast<std::size_t>(i)];
+  }
+  return out;
+}
+
+std::string bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024.0 && u < 4) {
+    b /= 1024.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.1f} {}", b, units[u]);
+}
+
+std::string dur(double ns) {
+  if (ns < 1000.0) return fmt::format("{:.0f} ns", ns);
+  if (ns < 1e6) return fmt::format("{:.1f} us", ns / 1e3);
+  if (ns < 1e9) return fmt::format("{:.2f} ms", ns / 1e6);
+  return fmt::format("{:.2f} s", ns / 1e9);
+}
+
+std::string uptime(double ns) {
+  double s = ns / 1e9;
+  if (s < 60.0) return dur(ns);
+  auto t = static_cast<std::uint64_t>(s);
+  if (t < 3600) return fmt::format("{}m{:02d}s", t / 60, t % 60);
+  return fmt::format("{}h{:02d}m{:02d}s", t / 3600, t / 60 % 60, t % 60);
+}
+
+std::string pct(double num, double den) {
+  if (den <= 0) return "-";
+  return fmt::format("{:.2f}%", 100.0 * num / den);
+}
+
+std::string rate_str(double r) {
+  if (std::isnan(r)) return "-";
+  if (r >= 100.0) return grp(static_cast<std::uint64_t>(std::llround(r)));
+  return fmt::format("{:.1f}", r);
+}
+
+std::string local_time(std::uint64_t ns) {
+  time_t t = static_cast<time_t>(ns / 1000000000ull);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string iso_utc(std::uint64_t ns) {
+  if (ns == 0) return "";
+  time_t t = static_cast<time_t>(ns / 1000000000ull);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ns / 1000000ull % 1000));
+}
+
+std::string safe_name(const char* s, std::size_t n) { return std::string(s, strnlen(s, n)); }
+
+double since_ns(std::uint64_t later, std::uint64_t earlier) {
+  return later > earlier ? static_cast<double>(later - earlier) : 0.0;
+}
+
+// Counters are relative to the last reset; the period they cover ends at the last refresh.
+double counted_seconds(const hakmem_profile_header& h) {
+  std::uint64_t from = h.reset_time_ns ? h.reset_time_ns : h.start_time_ns;
+  return since_ns(h.updated_time_ns, from) / 1e9;
+}
+
+// Upper bound (ns) of the bucket holding quantile q.
+double quantile_upper(const hakmem_profile_histogram& h, double q) {
+  if (h.count == 0) return 0;
+  std::uint64_t want = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(h.count)));
+  if (want == 0) want = 1;
+  std::uint64_t seen = 0;
+  for (unsigned b = 0; b < HAKMEM_PROFILE_BUCKETS; ++b) {
+    seen += h.buckets[b];
+    if (seen >= want) return std::ldexp(1.0, static_cast<int>(b) + 1);
+  }
+  return static_cast<double>(h.max_ns);
+}
+
+unsigned num_locks(const hakmem_profile_header& h) {
+  return std::min<unsigned>(h.num_locks, HAKMEM_PROFILE_MAX_LOCKS);
+}
+unsigned num_hists(const hakmem_profile_header& h) {
+  return std::min<unsigned>(h.num_hists, HAKMEM_PROFILE_MAX_HISTS);
+}
+unsigned num_classes(const hakmem_profile_header& h) {
+  return std::min<unsigned>(h.num_classes, HAKMEM_PROFILE_MAX_CLASSES);
+}
+
+// Rates: per second since start/reset, or since the previous snapshot (watch).
+class Rates {
+ public:
+  Rates(const Snapshot& s, const Snapshot* prev) : cur_(s.rec), prev_(prev ? &prev->rec : nullptr) {
+    if (prev_ && prev_->header.reset_time_ns == cur_.header.reset_time_ns) {
+      seconds_ = since_ns(cur_.header.updated_time_ns, prev_->header.updated_time_ns) / 1e9;
+    } else {
+      prev_ = nullptr;  // no previous view, or a reset in between: average since the reset
+      seconds_ = counted_seconds(cur_.header);
+    }
+  }
+  double of(std::uint64_t now, std::uint64_t before) const {
+    if (seconds_ <= 0) return NAN;
+    double delta =
+        prev_ ? (now > before ? static_cast<double>(now - before) : 0.0) : static_cast<double>(now);
+    return delta / seconds_;
+  }
+  double counter(std::uint64_t Counters::*m) const {
+    return of(cur_.data.counters.*m, prev_ ? prev_->data.counters.*m : 0);
+  }
+  bool windowed() const { return prev_ != nullptr; }
+
+ private:
+  const hakmem_profile_record& cur_;
+  const hakmem_profile_record* prev_;
+  double seconds_ = 0;
+};
+
+}  // namespace
+
+std::string render_table(const Snapshot& s, const Snapshot* prev) {
+  const hakmem_profile_header& h = s.rec.header;
+  const Counters& c = s.rec.data.counters;
+  Rates rates(s, prev);
+  std::string out;
+  auto line = [&](const std::string& l) { out += l + '\n'; };
+
+  line(fmt::format("hakmem profile of pid {} ({}): {}{}", h.pid, safe_name(h.comm, sizeof(h.comm)),
+                   liveness_name(s.liveness),
+                   s.torn ? ", snapshot torn (writer died mid-update)" : ""));
+  line(fmt::format("  record {} (version {}), refreshed every {} ms, {} refreshes, last {} ago",
+                   s.path, h.version, h.interval_ms, grp(h.update_count),
+                   dur(since_ns(s.read_time_ns, h.updated_time_ns))));
+  line(fmt::format("  started {}, up {}", local_time(h.start_time_ns),
+                   uptime(since_ns(h.updated_time_ns, h.start_time_ns))));
+  if (h.reset_time_ns) {
+    line(fmt::format("  counters since the reset at {} ({} before the last refresh)",
+                     local_time(h.reset_time_ns),
+                     dur(since_ns(h.updated_time_ns, h.reset_time_ns))));
+  }
+  line(rates.windowed() ? "  rates: per second over the last interval"
+                        : "  rates: per second averaged since start or reset");
+  line("");
+
+  auto row = [&](const std::string& label, std::uint64_t Counters::*m, const std::string& note) {
+    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, grp(c.*m), rate_str(rates.counter(m)),
+                     note));
+  };
+  auto vrow = [&](const std::string& label, const std::string& value, const std::string& note) {
+    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, value, "", note));
+  };
+
+  line(fmt::format("{:<28}{:>16}{:>14}", "Calls", "total", "rate/s"));
+  row("malloc (small)", &Counters::malloc_calls, "incl. new and small calloc/realloc/aligned");
+  row("free (small)", &Counters::free_calls, "incl. delete");
+  row("calloc", &Counters::calloc_calls, "");
+  row("realloc", &Counters::realloc_calls, "");
+  row("aligned (> 16)", &Counters::aligned_calls, "");
+  line("Thread cache");
+  row("refills", &Counters::refills,
+      c.refills
+          ? fmt::format("1 per {:.1f} mallocs; hit ratio {}",
+                        static_cast<double>(c.malloc_calls) / static_cast<double>(c.refills),
+                        pct(static_cast<double>(c.malloc_calls) - static_cast<double>(c.refills),
+                            static_cast<double>(c.malloc_calls)))
+          : "");
+  row("flushes", &Counters::flushes,
+      c.flushes ? fmt::format("free hit ratio {}", pct(static_cast<double>(c.free_calls) -
+                                                           static_cast<double>(c.flushes),
+                                                       static_cast<double>(c.free_calls)))
+                : "");
+  row("remote frees", &Counters::remote_frees,
+      c.remote_batches
+          ? fmt::format("{:.1f} objects per batch",
+                        static_cast<double>(c.remote_frees) / static_cast<double>(c.remote_batches))
+          : "");
+  row("remote batches", &Counters::remote_batches, "atomic pushes");
+  line("SuperSlabs (2 MiB)");
+  row("mapped from the OS", &Counters::superslabs_mapped, "");
+  vrow("in use / reserve", fmt::format("{} / {}", c.superslabs_in_use, c.superslabs_reserved),
+       "reserve: empty, kept warm");
+  vrow("purged / orphaned", fmt::format("{} / {}", c.superslabs_purged, c.superslabs_orphaned), "");
+  row("purge rounds", &Counters::purge_rounds, "");
+  line("Memory");
+  vrow("mapped now", bytes(static_cast<double>(c.bytes_mapped)), "");
+  row("bytes populated", &Counters::bytes_populated,
+      fmt::format("{} pre-faulted = {} page faults avoided",
+                  bytes(static_cast<double>(c.bytes_populated)),
+                  grp(static_cast<std::uint64_t>(static_cast<double>(c.bytes_populated) / kPage))));
+  row("bytes purged (DONTNEED)", &Counters::bytes_purged,
+      bytes(static_cast<double>(c.bytes_purged)));
+  row("bytes purged (FREE)", &Counters::bytes_purged_lazy,
+      bytes(static_cast<double>(c.bytes_purged_lazy)));
+  row("mmap calls", &Counters::mmap_calls, "");
+  row("munmap calls", &Counters::munmap_calls, "");
+  row("madvise calls", &Counters::madvise_calls, "");
+  row("huge pages (THP)", &Counters::hugepages_thp, "SuperSlabs advised MADV_HUGEPAGE");
+  row("huge pages (hugetlb)", &Counters::hugepages_hugetlb, "");
+  row("page faults, slow paths", &Counters::page_faults_slow_path,
+      c.refills ? fmt::format("{:.2f} per refill", static_cast<double>(c.page_faults_slow_path) /
+                                                       static_cast<double>(c.refills))
+                : "");
+  line("Huge objects");
+  row("allocated", &Counters::large_allocs, "");
+  row("cache hits", &Counters::large_cache_hits,
+      fmt::format("hit ratio {}",
+                  pct(static_cast<double>(c.large_cache_hits),
+                      static_cast<double>(c.large_cache_hits + c.large_cache_misses))));
+  row("cache misses", &Counters::large_cache_misses, "");
+  vrow("cached / live",
+       fmt::format("{} / {}", bytes(static_cast<double>(c.large_cached_bytes)),
+                   bytes(static_cast<double>(c.large_live_bytes))),
+       "");
+  line("Errors and threads");
+  row("invalid frees", &Counters::invalid_frees, "");
+  row("double frees", &Counters::double_frees, "");
+  row("threads created", &Counters::threads_created, "");
+  row("threads exited", &Counters::threads_exited, "");
+  line("");
+
+  // Locks: acquisitions, contended acquisitions and waiting kept apart: an idle waiter and
+  // a contended lock look alike in a futex trace.
+  line(fmt::format("{:<20}{:>14}{:>12}{:>11}{:>13}{:>16}", "Locks", "acquisitions", "contended",
+                   "contended", "wait total", "wait/contended"));
+  for (unsigned i = 0; i < num_locks(h); ++i) {
+    const hakmem_profile_lock& l = s.rec.data.locks[i];
+    line(fmt::format("  {:<18}{:>14}{:>12}{:>11}{:>13}{:>16}", safe_name(l.name, sizeof(l.name)),
+                     grp(l.acquisitions), grp(l.contended),
+                     pct(static_cast<double>(l.contended), static_cast<double>(l.acquisitions)),
+                     dur(static_cast<double>(l.wait_ns)),
+                     l.contended
+                         ? dur(static_cast<double>(l.wait_ns) / static_cast<double>(l.contended))
+                         : "-"));
+  }
+  line("");
+
+  line(fmt::format("{:<20}{:>12}{:>11}{:>11}{:>11}{:>11}{:>12}", "Slow-path latency", "count",
+                   "mean", "p50 <=", "p99 <=", "max", "total"));
+  for (unsigned i = 0; i < num_hists(h); ++i) {
+    const hakmem_profile_histogram& hg = s.rec.data.hists[i];
+    double mean = hg.count ? static_cast<double>(hg.sum_ns) / static_cast<double>(hg.count) : 0;
+    line(fmt::format(
+        "  {:<18}{:>12}{:>11}{:>11}{:>11}{:>11}{:>12}", safe_name(hg.name, sizeof(hg.name)),
+        grp(hg.count), hg.count ? dur(mean) : "-", hg.count ? dur(quantile_upper(hg, 0.5)) : "-",
+        hg.count ? dur(quantile_upper(hg, 0.99)) : "-",
+        hg.count ? dur(static_cast<double>(hg.max_ns)) : "-", dur(static_cast<double>(hg.sum_ns))));
+  }
+  line("");
+
+  line(fmt::format("{:<20}{:>8}{:>14}{:>14}", "Size classes", "size", "refills", "flushes"));
+  unsigned shown = 0;
+  for (unsigned i = 0; i < num_classes(h); ++i) {
+    std::uint64_t r = s.rec.data.class_refills[i], f = s.rec.data.class_flushes[i];
+    if (r == 0 && f == 0) continue;
+    line(fmt::format("  class {:<12}{:>8}{:>14}{:>14}", i, s.rec.data.class_size[i], grp(r),
+                     grp(f)));
+    ++shown;
+  }
+  if (shown == 0) line("  (no refills or flushes yet)");
+  return out;
+}
+
+nlohmann::ordered_json to_json(const Snapshot& s) {
+  using json = nlohmann::ordered_json;
+  const hakmem_profile_header& h = s.rec.header;
+  const hakmem_profile_data& d = s.rec.data;
+  const Counters& c = d.counters;
+  json j;
+  j["schema"] = "hakmem-profile";
+  j["record_version"] = h.version;
+  j["path"] = s.path;
+  j["pid"] = h.pid;
+  j["comm"] = safe_name(h.comm, sizeof(h.comm));
+  j["state"] = liveness_name(s.liveness);
+  j["torn"] = s.torn;
+  j["start_time_ns"] = h.start_time_ns;
+  j["start_time"] = iso_utc(h.start_time_ns);
+  j["updated_time_ns"] = h.updated_time_ns;
+  j["read_time_ns"] = s.read_time_ns;
+  j["reset_time_ns"] = h.reset_time_ns;
+  j["uptime_s"] = since_ns(h.updated_time_ns, h.start_time_ns) / 1e9;
+  j["counted_s"] = counted_seconds(h);
+  j["interval_ms"] = h.interval_ms;
+  j["update_count"] = h.update_count;
+  json counters = json::object(), gauges = json::object();
+  for (const Field& f : kFields) (f.kind == 'c' ? counters : gauges)[f.name] = c.*f.member;
+  j["counters"] = counters;
+  j["gauges"] = gauges;
+  auto ratio = [](double num, double den) -> json {
+    return den > 0 ? json(num / den) : json(nullptr);
+  };
+  j["derived"] = {
+      {"thread_cache_hit_ratio",
+       ratio(static_cast<double>(c.malloc_calls) - static_cast<double>(c.refills),
+             static_cast<double>(c.malloc_calls))},
+      {"free_cache_hit_ratio",
+       ratio(static_cast<double>(c.free_calls) - static_cast<double>(c.flushes),
+             static_cast<double>(c.free_calls))},
+      {"large_cache_hit_ratio",
+       ratio(static_cast<double>(c.large_cache_hits),
+             static_cast<double>(c.large_cache_hits + c.large_cache_misses))},
+      {"page_faults_avoided", c.bytes_populated / 4096},
+      {"objects_per_remote_batch",
+       ratio(static_cast<double>(c.remote_frees), static_cast<double>(c.remote_batches))},
+  };
+  json classes = json::array();
+  for (unsigned i = 0; i < num_classes(h); ++i) {
+    classes.push_back({{"class", i},
+                       {"size", d.class_size[i]},
+                       {"refills", d.class_refills[i]},
+                       {"flushes", d.class_flushes[i]}});
+  }
+  j["classes"] = classes;
+  json locks = json::array();
+  for (unsigned i = 0; i < num_locks(h); ++i) {
+    const hakmem_profile_lock& l = d.locks[i];
+    locks.push_back({{"name", safe_name(l.name, sizeof(l.name))},
+                     {"acquisitions", l.acquisitions},
+                     {"contended", l.contended},
+                     {"wait_ns", l.wait_ns}});
+  }
+  j["locks"] = locks;
+  json hists = json::array();
+  for (unsigned i = 0; i < num_hists(h); ++i) {
+    const hakmem_profile_histogram& hg = d.hists[i];
+    hists.push_back(
+        {{"name", safe_name(hg.name, sizeof(hg.name))},
+         {"count", hg.count},
+         {"sum_ns", hg.sum_ns},
+         {"max_ns", hg.max_ns},
+         {"buckets", std::vector<std::uint64_t>(hg.buckets, hg.buckets + HAKMEM_PROFILE_BUCKETS)}});
+  }
+  j["latency"] = hists;
+  return j;
+}
+
+namespace {
+
+std::string label_escape(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\')
+      out += "\\\\";
+    else if (ch == '"')
+      out += "\\\"";
+    else if (ch == '\n')
+      out += "\\n";
+    else
+      out += ch;
+  }
+  return out;
+}
+
+void metric_head(std::string& out, const std::string& name, const char* type,
+                 const std::string& help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+// Unix time in seconds with millisecond precision.
+std::string unix_s(std::uint64_t ns) {
+  return fmt::format("{}.{:03d}", ns / 1000000000ull, ns / 1000000ull % 1000);
+}
+
+std::string num(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.9g}", v);
+}
+
+}  // namespace
+
+std::string to_prometheus(const Snapshot& s) {
+  const hakmem_profile_header& h = s.rec.header;
+  const hakmem_profile_data& d = s.rec.data;
+  std::string out;
+  metric_head(out, "hakmem_info", "gauge", "Profiled process (value 1).");
+  out += fmt::format("hakmem_info{{pid=\"{}\",comm=\"{}\",record_version=\"{}\",state=\"{}\"}} 1\n",
+                     h.pid, label_escape(safe_name(h.comm, sizeof(h.comm))), h.version,
+                     liveness_name(s.liveness));
+  metric_head(out, "hakmem_start_time_seconds", "gauge", "Start of profiling, Unix time.");
+  out += fmt::format("hakmem_start_time_seconds {}\n", unix_s(h.start_time_ns));
+  metric_head(out, "hakmem_last_update_time_seconds", "gauge",
+              "Last refresh of the record, Unix time.");
+  out += fmt::format("hakmem_last_update_time_seconds {}\n", unix_s(h.updated_time_ns));
+  metric_head(out, "hakmem_reset_time_seconds", "gauge",
+              "Last counter reset, Unix time (0: never).");
+  out += fmt::format("hakmem_reset_time_seconds {}\n", unix_s(h.reset_time_ns));
+
+  for (const Field& f : kFields) {
+    std::string name = fmt::format("hakmem_{}{}", f.name, f.kind == 'c' ? "_total" : "");
+    metric_head(out, name, f.kind == 'c' ? "counter" : "gauge", std::string(f.help) + ".");
+    out += fmt::format("{} {}\n", name, d.counters.*f.member);
+  }
+
+  const unsigned nc = num_classes(h);
+  metric_head(out, "hakmem_class_refills_total", "counter", "Thread-cache refills per size class.");
+  for (unsigned i = 0; i < nc; ++i) {
+    out += fmt::format("hakmem_class_refills_total{{class=\"{}\",size=\"{}\"}} {}\n", i,
+                       d.class_size[i], d.class_refills[i]);
+  }
+  metric_head(out, "hakmem_class_flushes_total", "counter", "Thread-cache flushes per size class.");
+  for (unsigned i = 0; i < nc; ++i) {
+    out += fmt::format("hakmem_class_flushes_total{{class=\"{}\",size=\"{}\"}} {}\n", i,
+                       d.class_size[i], d.class_flushes[i]);
+  }
+
+  const unsigned nl = num_locks(h);
+  metric_head(out, "hakmem_lock_acquisitions_total", "counter",
+              "Acquisitions of an internal lock.");
+  for (unsigned i = 0; i < nl; ++i) {
+    out += fmt::format("hakmem_lock_acquisitions_total{{lock=\"{}\"}} {}\n",
+                       label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
+                       d.locks[i].acquisitions);
+  }
+  metric_head(out, "hakmem_lock_contended_total", "counter",
+              "Acquisitions that found the lock held (contended), a subset of acquisitions.");
+  for (unsigned i = 0; i < nl; ++i) {
+    out += fmt::format("hakmem_lock_contended_total{{lock=\"{}\"}} {}\n",
+                       label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
+                       d.locks[i].contended);
+  }
+  metric_head(out, "hakmem_lock_wait_seconds_total", "counter",
+              "Time spent waiting in contended acquisitions.");
+  for (unsigned i = 0; i < nl; ++i) {
+    out += fmt::format("hakmem_lock_wait_seconds_total{{lock=\"{}\"}} {}\n",
+                       label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
+                       num(static_cast<double>(d.locks[i].wait_ns) / 1e9));
+  }
+
+  const unsigned nh = num_hists(h);
+  metric_head(out, "hakmem_latency_seconds", "histogram",
+              "Latency of allocator slow paths (op: refill, superslab_acquire, purge).");
+  for (unsigned i = 0; i < nh; ++i) {
+    const hakmem_profile_histogram& hg = d.hists[i];
+    std::string op = label_escape(safe_name(hg.name, sizeof(hg.name)));
+    std::uint64_t cumulative = 0;
+    for (unsigned b = 0; b + 1 < HAKMEM_PROFILE_BUCKETS; ++b) {
+      cumulative += hg.buckets[b];
+      out += fmt::format("hakmem_latency_seconds_bucket{{op=\"{}\",le=\"{}\"}} {}\n", op,
+                         num(std::ldexp(1.0, static_cast<int>(b) + 1) / 1e9), cumulative);
+    }
+    out += fmt::format("hakmem_latency_seconds_bucket{{op=\"{}\",le=\"+Inf\"}} {}\n", op, hg.count);
+    out += fmt::format("hakmem_latency_seconds_sum{{op=\"{}\"}} {}\n", op,
+                       num(static_cast<double>(hg.sum_ns) / 1e9));
+    out += fmt::format("hakmem_latency_seconds_count{{op=\"{}\"}} {}\n", op, hg.count);
+  }
+  metric_head(out, "hakmem_latency_max_seconds", "gauge",
+              "Slowest slow-path call since start or reset.");
+  for (unsigned i = 0; i < nh; ++i) {
+    const hakmem_profile_histogram& hg = d.hists[i];
+    out += fmt::format("hakmem_latency_max_seconds{{op=\"{}\"}} {}\n",
+                       label_escape(safe_name(hg.name, sizeof(hg.name))),
+                       num(static_cast<double>(hg.max_ns) / 1e9));
+  }
+  return out;
+}
+
+std::string render_list_header() {
+  return fmt::format("{:>8}  {:<8}  {:<16}{:>12}  {:>16}{:>16}  {}\n", "PID", "STATE", "COMM",
+                     "UPTIME", "UPDATED", "MALLOC CALLS", "RECORD");
+}
+
+std::string render_list_row(const Snapshot& s) {
+  const hakmem_profile_header& h = s.rec.header;
+  return fmt::format("{:>8}  {:<8}  {:<16}{:>12}  {:>16}{:>16}  {}\n", h.pid,
+                     liveness_name(s.liveness), safe_name(h.comm, sizeof(h.comm)),
+                     uptime(since_ns(h.updated_time_ns, h.start_time_ns)),
+                     dur(since_ns(s.read_time_ns, h.updated_time_ns)) + " ago",
+                     grp(s.rec.data.counters.malloc_calls), s.path);
+}
+
+}  // namespace hakstat

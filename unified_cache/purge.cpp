@@ -1,0 +1,179 @@
+// Giving memory back from inside a heap: whole pages of partially used slabs whose objects
+// are all free, and free units of owned SuperSlabs. Runs on the owner's slow paths once per
+// decay delay, from malloc_trim, or from the background purger (which try-locks the heap),
+// never on the fast path.
+#include "superslab/os.hpp"
+#include "superslab/pool.hpp"
+#include "unified_cache/heap_internal.hpp"
+
+namespace hakmem {
+namespace {
+
+std::atomic<std::uint64_t> g_purge_delay_ns{1000ull * 1000 * 1000};
+constexpr std::size_t kPage = os::kPageSize;
+constexpr std::uint32_t kMaxSlabObjects = 4 * kUnitSize / 16;  // 16 B objects in 4 units
+
+// Object indices [lo, hi] overlapping page `pg` of the slab (pages counted from `base`).
+struct PageObjects {
+  std::uint32_t lo, hi;
+};
+
+char* page_base(const Slab* s) {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(s->start) & ~(kPage - 1));
+}
+
+PageObjects objects_on_page(const Slab* s, unsigned pg) {
+  char* pstart = page_base(s) + std::size_t{pg} * kPage;
+  char* pend = pstart + kPage;
+  std::size_t first = pstart < s->start ? 0 : static_cast<std::size_t>(pstart - s->start) / s->obj_size;
+  std::size_t last = static_cast<std::size_t>(pend - 1 - s->start) / s->obj_size;
+  return PageObjects{static_cast<std::uint32_t>(first), static_cast<std::uint32_t>(last)};
+}
+
+bool bit(const std::uint64_t* b, std::uint32_t i) { return (b[i / 64] >> (i % 64)) & 1; }
+
+// Purges the pages of s on which every object is free; parks those objects. Returns bytes.
+std::size_t slab_purge_pages(SuperSlab* ss, Slab* s) {
+  slab_collect_remote(s);
+  std::uint32_t per_page = static_cast<std::uint32_t>(kPage / s->obj_size);
+  std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
+  std::uint32_t free_in_list = carved - s->used;  // parked objects are neither
+  if (free_in_list < (per_page ? per_page : 1) || carved == 0) return 0;
+
+  std::uint64_t free_bits[kMaxSlabObjects / 64] = {};
+  std::uint32_t listed = 0;
+  for (FreeObject* o = s->local_free; o; o = o->next) {
+    std::uint32_t idx = static_cast<std::uint32_t>((reinterpret_cast<char*>(o) - s->start) / s->obj_size);
+    free_bits[idx / 64] |= std::uint64_t{1} << (idx % 64);
+    ++listed;
+  }
+  if (listed == 0) return 0;
+  // Pages wholly inside the carved part [start, bump); the bump area stays populated.
+  unsigned pages = static_cast<unsigned>((s->bump - page_base(s)) / kPage);
+  std::uint64_t newly = 0;
+  for (unsigned pg = 0; pg < pages && pg < 64; ++pg) {
+    if ((s->purged_pages >> pg) & 1) continue;
+    char* pstart = page_base(s) + std::size_t{pg} * kPage;
+    if (pstart < s->start) continue;  // shares its page with the SuperSlab header
+    PageObjects po = objects_on_page(s, pg);
+    if (po.hi >= carved) continue;
+    bool all_free = true;
+    for (std::uint32_t i = po.lo; i <= po.hi && all_free; ++i) {
+      // An object also overlapping an already purged page is parked, hence free.
+      char* ostart = s->start + std::size_t{i} * s->obj_size;
+      unsigned opg_first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
+      unsigned opg_last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
+      bool parked = false;
+      for (unsigned q = opg_first; q <= opg_last && q < 64; ++q) parked |= (s->purged_pages >> q) & 1;
+      all_free = bit(free_bits, i) || parked;
+    }
+    if (all_free) newly |= std::uint64_t{1} << pg;
+  }
+  if (!newly) return 0;
+  std::size_t released = 0;
+  for (std::uint64_t m = newly; m;) {
+    unsigned pg = static_cast<unsigned>(__builtin_ctzll(m));
+    unsigned end = pg;
+    while (end < 64 && (m >> end) & 1) ++end;
+    os::purge_now(page_base(s) + std::size_t{pg} * kPage, std::size_t{end - pg} * kPage);
+    released += std::size_t{end - pg} * kPage;
+    m &= end >= 64 ? 0 : ~((std::uint64_t{1} << end) - 1);
+  }
+  s->purged_pages |= newly;
+  // Rebuild the free list without the objects on purged pages (their memory is gone).
+  FreeObject* head = nullptr;
+  for (std::uint32_t i = carved; i-- > 0;) {
+    if (!bit(free_bits, i)) continue;
+    char* ostart = s->start + std::size_t{i} * s->obj_size;
+    unsigned first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
+    unsigned last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
+    bool on_purged = false;
+    for (unsigned q = first; q <= last && q < 64; ++q) on_purged |= (s->purged_pages >> q) & 1;
+    if (on_purged) continue;
+    auto* o = reinterpret_cast<FreeObject*>(ostart);
+    o->next = head;
+    head = o;
+  }
+  s->local_free = head;
+  // The units are no longer wholly populated: a re-carve must populate them again.
+  for (unsigned u = s->first_unit; u < s->first_unit + s->units; ++u) ss->populated_units &= ~(1u << u);
+  return released;
+}
+
+}  // namespace
+
+void slab_unpark(SuperSlab*, Slab* s) {
+  std::uint64_t purged = s->purged_pages;
+  if (!purged) return;
+  for (std::uint64_t m = purged; m;) {
+    unsigned pg = static_cast<unsigned>(__builtin_ctzll(m));
+    unsigned end = pg;
+    while (end < 64 && (m >> end) & 1) ++end;
+    if (os::policy().populate != os::PopulatePolicy::kNever) {
+      os::populate(page_base(s) + std::size_t{pg} * kPage, std::size_t{end - pg} * kPage);
+    }
+    m &= end >= 64 ? 0 : ~((std::uint64_t{1} << end) - 1);
+  }
+  std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
+  for (std::uint32_t i = carved; i-- > 0;) {
+    char* ostart = s->start + std::size_t{i} * s->obj_size;
+    unsigned first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
+    unsigned last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
+    bool on_purged = false;
+    for (unsigned q = first; q <= last && q < 64; ++q) on_purged |= (purged >> q) & 1;
+    if (!on_purged) continue;
+    auto* o = reinterpret_cast<FreeObject*>(ostart);
+    o->next = s->local_free;
+    s->local_free = o;
+  }
+  s->purged_pages = 0;
+}
+
+std::size_t heap_purge(ThreadHeap* h, bool force) {
+  std::uint64_t now = os::now_ns();
+  if (!force && now - h->last_purge_ns < g_purge_delay_ns.load(std::memory_order_relaxed)) return 0;
+  h->last_purge_ns = now;
+  heap_process_notifications(h);
+  std::size_t released = 0;
+  for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+    for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+      Slab* s = &ss->slabs[u];
+      if (s->state == SlabState::kUnused || s->first_unit != u) continue;
+      released += slab_purge_pages(ss, s);
+    }
+    released += superslab_purge_free_units(ss);
+  }
+  return released;
+}
+
+void heap_maybe_purge(ThreadHeap* h) {
+  std::uint64_t now = os::now_ns();
+  if (now - h->last_purge_ns >= g_purge_delay_ns.load(std::memory_order_relaxed)) {
+    heap_purge(h, false);
+  }
+  pool_maybe_purge();
+}
+
+namespace {
+struct PurgeCtx {
+  bool force;
+  std::size_t released;
+};
+void purge_one(const ThreadHeap* ch, void* arg) {
+  auto* h = const_cast<ThreadHeap*>(ch);
+  auto* ctx = static_cast<PurgeCtx*>(arg);
+  if (!h->lock.try_lock()) return;  // busy: its owner is on a slow path and will purge itself
+  ctx->released += heap_purge(h, ctx->force);
+  h->lock.unlock();
+}
+}  // namespace
+
+std::size_t heap_purge_idle_heaps(bool force) {
+  PurgeCtx ctx{force, 0};
+  heap_visit_live(purge_one, &ctx);
+  return ctx.released;
+}
+
+void heap_set_purge_delay(std::uint64_t ns) { g_purge_delay_ns.store(ns, std::memory_order_relaxed); }
+
+}  // namespace hakmem
