@@ -91,7 +91,6 @@ void* cache_refill_pop(unsigned cls) {
     errno = ENOMEM;
     return nullptr;
   }
-  std::uint64_t faults_before = os::minor_faults();
   LockGuard guard(h->lock);
   heap_maybe_purge(h);
   Bin& b = h->cache.bins[cls];
@@ -100,7 +99,13 @@ void* cache_refill_pop(unsigned cls) {
   while (got < want) {
     Slab* s = h->partial[cls];
     if (!s) {
+      // Only here can a refill fault (new slabs are populated, SuperSlabs acquired): measure
+      // faults around it rather than around every refill (getrusage is a syscall).
+      std::uint64_t faults_before = os::minor_faults();
       s = heap_new_slab(h, cls);
+      auto& f = h->counters.slow_path_faults;
+      f.store(f.load(std::memory_order_relaxed) + (os::minor_faults() - faults_before),
+              std::memory_order_relaxed);
       if (!s) break;
     }
     got += slab_take(s, b.base + got, want - got);
@@ -122,9 +127,7 @@ void* cache_refill_pop(unsigned cls) {
   c.class_refills[cls].store(c.class_refills[cls].load(std::memory_order_relaxed) + 1,
                              std::memory_order_relaxed);
   heap_publish(h);
-  c.slow_path_faults.store(c.slow_path_faults.load(std::memory_order_relaxed) +
-                               (os::minor_faults() - faults_before),
-                           std::memory_order_relaxed);
+
   if (got == 0) {
     errno = ENOMEM;
     return nullptr;
