@@ -18,6 +18,7 @@ namespace {
 const char* const kPopulateNames[] = {"auto", "always", "never", nullptr};
 const char* const kHugeNames[] = {"auto", "thp", "hugetlb", "off", nullptr};
 const char* const kOnErrorNames[] = {"report", "abort", nullptr};
+const char* const kNumaNames[] = {"local", "interleave", "off", nullptr};  // = NumaMode
 
 const OptionDef kDefs[] = {
     {"VERBOSE", 0, 0, 1, nullptr, "print every option and its source at start"},
@@ -28,6 +29,7 @@ const OptionDef kDefs[] = {
     {"PURGE_DELAY_MS", 1000, 0, 3600000, nullptr, "idle time before memory is returned"},
     {"RESERVE_MB", 64, 0, 1 << 20, nullptr, "empty SuperSlabs kept warm"},
     {"BACKGROUND", 0, 0, 1, nullptr, "purge from a background thread, also while idle"},
+    {"NUMA", 0, 0, 2, kNumaNames, "SuperSlab placement on multi-node machines"},
     {"LARGE_CACHE_MB", 256, 0, 1 << 20, nullptr, "freed huge blocks kept mapped for reuse"},
     {"ON_ERROR", 0, 0, 1, kOnErrorNames, "invalid/double free: report and continue, or abort"},
     {"DENSE_SUPERSLABS", 1, 0, 1 << 20, nullptr,
@@ -37,7 +39,7 @@ const OptionDef kDefs[] = {
 static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
 
 std::atomic<long> g_values[static_cast<unsigned>(Opt::kCount)] = {
-    0, 0, 0, 0, 0, 1000, 64, 0, 256, 0, 1, 100};
+    0, 0, 0, 0, 0, 1000, 64, 0, 0, 256, 0, 1, 100};
 OptSource g_sources[static_cast<unsigned>(Opt::kCount)];
 
 int find(const char* name) {
@@ -169,6 +171,7 @@ void config_apply() {
   pc.reserve_bytes = static_cast<std::size_t>(option(Opt::kReserveMb)) << 20;
   pc.purge_delay_ns = static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull;
   pc.dense_threshold = static_cast<std::uint32_t>(option(Opt::kDenseSuperSlabs));
+  pc.numa_mode = static_cast<int>(option(Opt::kNuma));
   pool_configure(pc);
   heap_set_purge_delay(pc.purge_delay_ns);
 }

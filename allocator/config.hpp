@@ -15,6 +15,7 @@ enum class Opt : unsigned {
   kPurgeDelayMs,
   kReserveMb,
   kBackground,
+  kNuma,
   kLargeCacheMb,
   kOnError,
   kDenseSuperSlabs,

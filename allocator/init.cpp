@@ -12,6 +12,7 @@
 #include "allocator/large.hpp"
 #include "allocator/profile.hpp"
 #include "superslab/pool.hpp"
+#include "superslab/topology.hpp"
 #include "superslab/span.hpp"
 #include "unified_cache/heap.hpp"
 #include "hakmem/hakmem.h"
@@ -117,6 +118,8 @@ void init_slow() {
     if (option(Opt::kVerbose)) config_print();
     if (option(Opt::kProfile)) profile_start();
     if (option(Opt::kBackground)) start_background_purger();
+    // Topology is read after bootstrap (it may load hwloc, which allocates).
+    if (option(Opt::kNuma) != 2) topology_load();
     return;
   }
   if (t_initializing) return;  // re-entered from inside do_init: proceed as is

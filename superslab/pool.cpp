@@ -3,11 +3,13 @@
 #include <cerrno>
 
 #include "superslab/latency.hpp"
+#include "superslab/numa.hpp"
 #include "superslab/os.hpp"
 #include "superslab/os_stats.hpp"
 
 namespace hakmem {
 extern std::atomic<std::uint32_t> g_dense_threshold;
+std::atomic<int> g_numa_mode{0};
 
 namespace {
 
@@ -90,6 +92,12 @@ SuperSlab* map_new() {
     errno = ENOMEM;
     return nullptr;
   }
+  // Before anything touches it: place the memory on the taking thread's NUMA node (a no-op,
+  // without a syscall, on a single-node machine).
+  if (!got_hugetlb) {
+    numa_place(mem, kSuperSlabSize, kNumaCurrentNode,
+               static_cast<NumaMode>(g_numa_mode.load(std::memory_order_relaxed)));
+  }
   auto* ss = static_cast<SuperSlab*>(mem);
   ss->magic = kSuperSlabMagic;
   ss->owner.store(nullptr, std::memory_order_relaxed);
@@ -109,6 +117,7 @@ void pool_configure(const PoolConfig& cfg) {
   LockGuard g(g_pool_lock);
   g_cfg = cfg;
   g_dense_threshold.store(cfg.dense_threshold, std::memory_order_relaxed);
+  g_numa_mode.store(cfg.numa_mode, std::memory_order_relaxed);
 }
 PoolConfig pool_config() {
   LockGuard g(g_pool_lock);

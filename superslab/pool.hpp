@@ -19,6 +19,7 @@ struct PoolConfig {
   // SuperSlabs a heap must already own before a new one gets huge pages and a
   // whole-SuperSlab populate: they pay off only when they will be filled.
   std::uint32_t dense_threshold = 1;
+  int numa_mode = 0;  // NumaMode: fresh SuperSlabs go to the taking thread's node (local)
 };
 
 struct PoolStats {
