@@ -67,7 +67,7 @@ HAK_ALWAYS_INLINE void fast_free(void* p) {
   std::uintptr_t tag = free_tag(p);
   // word[0] == tag: the object sits in some thread's bin; word[1] == tag: on a slab's free
   // list. malloc clears word[0] and refill clears word[1], so either means a second free.
-  if ((word[0] == tag) | (word[1] == tag)) [[unlikely]] return cache_free_suspect(cls, p);
+  if ((word[0] == tag) | (word[1] == tag)) [[unlikely]] return cache_free_suspect(p);
   Bin& b = tc->bins[cls];
   void** top = b.top;
   if (top == b.limit) [[unlikely]] return cache_flush_push(cls, p);

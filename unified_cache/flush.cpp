@@ -144,7 +144,7 @@ void cache_flush_push(unsigned cls, void* p) {
   ++h->cache.counters.free_calls;
 }
 
-void cache_free_suspect(unsigned, void* p) {
+void cache_free_suspect(void* p) {
   // The tag is the address mixed with a per-process secret and is cleared whenever the object
   // is handed out, so a match cannot come from the program's data: report, drop the free.
   ThreadHeap* h = heap_current();

@@ -56,8 +56,8 @@ void unified_cache_init();
 // Slow paths of the fast path. `cls` is the class whose bin was empty/full.
 HAK_NOINLINE void* cache_refill_pop(unsigned cls);
 HAK_NOINLINE void cache_flush_push(unsigned cls, void* p);
-// A free whose tag says the object may already be free: confirm, report or push.
-HAK_NOINLINE void cache_free_suspect(unsigned cls, void* p);
+// A free whose tag says the object is already free: report it and drop the free.
+HAK_NOINLINE void cache_free_suspect(void* p);
 
 // The calling thread's heap, created if needed; nullptr if memory is exhausted.
 ThreadHeap* heap_current();

@@ -32,6 +32,17 @@ PageObjects objects_on_page(const Slab* s, unsigned pg) {
 
 bool bit(const std::uint64_t* b, std::uint32_t i) { return (b[i / 64] >> (i % 64)) & 1; }
 
+// Does object i of s overlap any page in `pages` (a bitmask of the slab's pages)?
+bool object_on_pages(const Slab* s, std::uint32_t i, std::uint64_t pages) {
+  char* ostart = s->start + std::size_t{i} * s->obj_size;
+  unsigned first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
+  unsigned last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
+  for (unsigned q = first; q <= last && q < 64; ++q) {
+    if ((pages >> q) & 1) return true;
+  }
+  return false;
+}
+
 // Purges the pages of s on which every object is free; parks those objects. Returns bytes.
 std::size_t slab_purge_pages(SuperSlab* ss, Slab* s) {
   slab_collect_remote(s);
@@ -60,12 +71,7 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s) {
     bool all_free = true;
     for (std::uint32_t i = po.lo; i <= po.hi && all_free; ++i) {
       // An object also overlapping an already purged page is parked, hence free.
-      char* ostart = s->start + std::size_t{i} * s->obj_size;
-      unsigned opg_first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
-      unsigned opg_last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
-      bool parked = false;
-      for (unsigned q = opg_first; q <= opg_last && q < 64; ++q) parked |= (s->purged_pages >> q) & 1;
-      all_free = bit(free_bits, i) || parked;
+      all_free = bit(free_bits, i) || object_on_pages(s, i, s->purged_pages);
     }
     if (all_free) newly |= std::uint64_t{1} << pg;
   }
@@ -83,14 +89,8 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s) {
   // Rebuild the free list without the objects on purged pages (their memory is gone).
   FreeObject* head = nullptr;
   for (std::uint32_t i = carved; i-- > 0;) {
-    if (!bit(free_bits, i)) continue;
-    char* ostart = s->start + std::size_t{i} * s->obj_size;
-    unsigned first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
-    unsigned last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
-    bool on_purged = false;
-    for (unsigned q = first; q <= last && q < 64; ++q) on_purged |= (s->purged_pages >> q) & 1;
-    if (on_purged) continue;
-    auto* o = reinterpret_cast<FreeObject*>(ostart);
+    if (!bit(free_bits, i) || object_on_pages(s, i, s->purged_pages)) continue;
+    auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
     o->next = head;
     head = o;
   }
@@ -116,13 +116,8 @@ void slab_unpark(SuperSlab*, Slab* s) {
   }
   std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
   for (std::uint32_t i = carved; i-- > 0;) {
-    char* ostart = s->start + std::size_t{i} * s->obj_size;
-    unsigned first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
-    unsigned last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
-    bool on_purged = false;
-    for (unsigned q = first; q <= last && q < 64; ++q) on_purged |= (purged >> q) & 1;
-    if (!on_purged) continue;
-    auto* o = reinterpret_cast<FreeObject*>(ostart);
+    if (!object_on_pages(s, i, purged)) continue;
+    auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
     o->next = s->local_free;
     s->local_free = o;
   }
@@ -147,10 +142,7 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
 }
 
 void heap_maybe_purge(ThreadHeap* h) {
-  std::uint64_t now = os::now_ns();
-  if (now - h->last_purge_ns >= g_purge_delay_ns.load(std::memory_order_relaxed)) {
-    heap_purge(h, false);
-  }
+  heap_purge(h, false);  // returns at once unless the decay delay has passed
   pool_maybe_purge();
 }
 
