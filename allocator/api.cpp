@@ -7,6 +7,7 @@
 #include "allocator/api_internal.hpp"
 #include "hakmem/hakmem.h"
 #include "allocator/config.hpp"
+#include "allocator/entry_count.hpp"
 #include "allocator/init.hpp"
 #include "allocator/large.hpp"
 #include "superslab/pool.hpp"
@@ -16,6 +17,7 @@ namespace hakmem {
 
 void* malloc_refill(unsigned cls) {
   ensure_init();
+  large_maybe_purge();  // freed huge blocks go back within the delay, also without a thread
   void* p = cache_refill_pop(cls);
   if (p) {
     *static_cast<std::uintptr_t*>(p) = 0;
@@ -24,40 +26,66 @@ void* malloc_refill(unsigned cls) {
   return p;
 }
 
+// Every allocation beyond the slab classes passes here, whatever its entry point: its
+// bytes are counted here, once (see bytes_requested in profile_record.h).
 void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh) {
   ensure_init();
+  void* p;
+  std::size_t served;
   if (n <= kSpanMaxBytes && align <= kSpanMaxBytes) {
-    return span_alloc(n, align < os_page() ? os_page() : align, fresh);
+    p = span_alloc(n, align < os_page() ? os_page() : align, fresh);
+    served = (n + os_page() - 1) & ~(os_page() - 1);  // spans are whole pages (span_size)
+  } else {
+    p = large_alloc(n, align, fresh);
+    served = p ? large_usable_size(p) : 0;
   }
-  return large_alloc(n, align, fresh);
+  if (p) {
+    count_event(&FastCounters::bytes_requested, n);
+    count_event(&FastCounters::bytes_served, served);
+  }
+  return p;
 }
 
+// Only plain malloc gets here (fast_malloc beyond the slab classes): the other entry points
+// call alloc_beyond_slabs themselves, so this counts plain malloc calls (entry_count.hpp).
 void* malloc_slow(std::size_t n) {
   bool fresh;
-  return alloc_beyond_slabs(n, 16, &fresh);
+  void* p = alloc_beyond_slabs(n, 16, &fresh);
+  if (p) count_event(&FastCounters::slow_mallocs);
+  return p;
 }
 
-void free_slow(void* p) {
-  if (p == nullptr) return;
+bool free_beyond(void* p) {
   ensure_init();
   switch (chunk_kind(p)) {
     case kChunkSmall:
       report_bad_pointer("invalid free (not the start of a block)", p);
-      return;
+      return false;
     case kChunkSpan:
-      if (span_free(p) != 0) report_bad_pointer("invalid or double free (medium block)", p);
-      return;
+      if (span_free(p) == 0) return true;
+      report_bad_pointer("invalid or double free (medium block)", p);
+      return false;
     case kChunkHuge:
     case kChunkHugeAligned:
-      if (large_free(p) != 0) report_bad_pointer("invalid or double free (huge block)", p);
-      return;
+      if (large_free(p) == 0) return true;
+      report_bad_pointer("invalid or double free (huge block)", p);
+      return false;
     case kChunkHugeBody:
       report_bad_pointer("invalid free (inside a huge block)", p);
-      return;
+      return false;
     default:
       report_bad_pointer("invalid free (pointer not allocated by hakmem)", p);
-      return;
+      return false;
   }
+}
+
+// fast_free's way out: spans, huge blocks, and pointers it rejects. Only plain free brings
+// other than small objects here (the other entry points use free_beyond); a rejected small
+// object may come from any of them, which then count it as their bin push: rejected_frees
+// takes that back, and counts a plain free's rejected call (entry_count.hpp).
+void free_slow(void* p) {
+  if (p == nullptr) return;
+  count_event(free_beyond(p) ? &FastCounters::slow_frees : &FastCounters::rejected_frees);
 }
 
 std::size_t usable_size(const void* p) {
@@ -80,22 +108,48 @@ std::size_t usable_size(const void* p) {
 }
 
 void* aligned_impl(std::size_t align, std::size_t n) {
-  if (align <= 16) return fast_malloc(n);
-  void* p;
-  if (n <= kSmallMax && align <= kSmallMax) {
-    p = small_alloc(class_of_aligned(n, align));
-  } else {
+  if (n > kSmallMax || align > kSmallMax) {
     bool fresh;
-    p = alloc_beyond_slabs(n, align, &fresh);
+    return alloc_beyond_slabs(n, align < 16 ? 16 : align, &fresh);
   }
-  if (p && t_cache != &g_sentinel_cache) ++t_cache->counters.aligned_calls;
+  return align <= 16 ? fast_malloc(n) : small_alloc(class_of_aligned(n, align));
+}
+
+// posix_memalign, aligned_alloc, memalign, valloc, pvalloc.
+static void* aligned_counted(std::size_t align, std::size_t n) {
+  void* p = aligned_impl(align, n);
+  if (p) {
+    if (chunk_kind(p) == kChunkSmall) note_wrapped_pop(p, n);  // it was one bin pop
+    count_event(&FastCounters::aligned_calls);
+  }
   return p;
 }
 
+// realloc's new block: counted as realloc's (never plain malloc's slow path).
+static void* realloc_alloc(std::size_t n) {
+  if (n > kSmallMax) {
+    bool fresh;
+    return alloc_beyond_slabs(n, 16, &fresh);
+  }
+  void* q = fast_malloc(n);
+  if (q) note_wrapped_pop(q, n);  // before the release below: it may flush and publish
+  return q;
+}
+
+// realloc's release of its old block: counted as realloc's, not as a free call.
+static void realloc_release(void* p) {
+  if (chunk_kind(p) != kChunkSmall) {
+    free_beyond(p);
+    return;
+  }
+  fast_free(p);
+  count_event(&FastCounters::wrapped_pushes);  // a bin push, or a rejected free
+}
+
 void* realloc_impl(void* p, std::size_t n) {
-  if (p == nullptr) return fast_malloc(n);
+  if (p == nullptr) return realloc_alloc(n);
   if (n == 0) {
-    fast_free(p);
+    realloc_release(p);
     return nullptr;
   }
   std::size_t old = usable_size(p);
@@ -114,10 +168,10 @@ void* realloc_impl(void* p, std::size_t n) {
   } else if (n > kSpanMaxBytes) {
     if (void* q = large_realloc(p, n)) return q;
   }
-  void* q = fast_malloc(n);
+  void* q = realloc_alloc(n);
   if (!q) return nullptr;
   std::memcpy(q, p, n < old ? n : old);
-  fast_free(p);
+  realloc_release(p);
   return q;
 }
 
@@ -138,20 +192,28 @@ void* hak_calloc(std::size_t count, std::size_t size) {
   }
   void* p;
   if (n <= kSmallMax) {
+    // Exactly one bin pop when it succeeds (never malloc_slow), which also means the thread
+    // has a heap: counted right after it (entry_count.hpp).
     p = fast_malloc(n);
-    if (p) std::memset(p, 0, n);
+    if (p) {
+      note_wrapped_pop(p, n);
+      ++t_cache->counters.calloc_calls;
+      std::memset(p, 0, n);
+    }
   } else {
     bool fresh = false;
-    p = alloc_beyond_slabs(n, 16, &fresh);
-    if (p && !fresh) std::memset(p, 0, n);  // fresh pages are zero already: skip the write
+    p = alloc_beyond_slabs(n, 16, &fresh);  // counts its bytes
+    if (p) {
+      count_event(&FastCounters::calloc_calls);
+      if (!fresh) std::memset(p, 0, n);  // fresh pages are zero already: skip the write
+    }
   }
-  if (p && t_cache != &g_sentinel_cache) ++t_cache->counters.calloc_calls;
   return p;
 }
 
 void* hak_realloc(void* ptr, std::size_t size) {
   void* q = realloc_impl(ptr, size);
-  if (t_cache != &g_sentinel_cache) ++t_cache->counters.realloc_calls;
+  count_event(&FastCounters::realloc_calls);
   return q;
 }
 
@@ -167,7 +229,7 @@ void* hak_reallocarray(void* ptr, std::size_t count, std::size_t size) {
 int hak_posix_memalign(void** out, std::size_t alignment, std::size_t size) {
   if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
   int saved = errno;
-  void* p = aligned_impl(alignment, size);
+  void* p = aligned_counted(alignment, size);
   if (!p) {
     errno = saved;
     return ENOMEM;
@@ -181,7 +243,7 @@ void* hak_aligned_alloc(std::size_t alignment, std::size_t size) {
     errno = EINVAL;
     return nullptr;
   }
-  return aligned_impl(alignment, size);
+  return aligned_counted(alignment, size);
 }
 
 void* hak_memalign(std::size_t alignment, std::size_t size) {
@@ -193,10 +255,10 @@ void* hak_memalign(std::size_t alignment, std::size_t size) {
     }
     alignment = std::size_t{1} << (64 - __builtin_clzll(alignment));
   }
-  return aligned_impl(alignment, size);
+  return aligned_counted(alignment, size);
 }
 
-void* hak_valloc(std::size_t size) { return aligned_impl(os_page(), size); }
+void* hak_valloc(std::size_t size) { return aligned_counted(os_page(), size); }
 
 void* hak_pvalloc(std::size_t size) {
   std::size_t page = os_page();
@@ -205,7 +267,7 @@ void* hak_pvalloc(std::size_t size) {
     return nullptr;
   }
   std::size_t n = (size + page - 1) & ~(page - 1);
-  return aligned_impl(page, n == 0 ? page : n);
+  return aligned_counted(page, n == 0 ? page : n);
 }
 
 std::size_t hak_malloc_usable_size(const void* ptr) { return usable_size(ptr); }
@@ -214,6 +276,7 @@ void hak_free_sized(void* ptr, std::size_t size) {
   if (ptr && chunk_kind(ptr) == kChunkSmall && size > usable_size(ptr)) {
     ensure_init();
     report_bad_pointer("free_sized with a size larger than the block", ptr);
+    count_event(&FastCounters::rejected_frees);  // a free call all the same
     return;
   }
   fast_free(ptr);
@@ -223,6 +286,7 @@ void hak_free_aligned_sized(void* ptr, std::size_t alignment, std::size_t size) 
   if (ptr && (reinterpret_cast<std::uintptr_t>(ptr) & (alignment - 1)) != 0) {
     ensure_init();
     report_bad_pointer("free_aligned_sized with an alignment the block does not have", ptr);
+    count_event(&FastCounters::rejected_frees);  // a free call all the same
     return;
   }
   hak_free_sized(ptr, size);
@@ -256,7 +320,13 @@ void* hak_block_alloc(std::size_t size) {
   return alloc_beyond_slabs(size, os_page(), &fresh);
 }
 
-void hak_block_free(void* block) { fast_free(block); }
+// Blocks are spans or huge mappings, not malloc'ed: releasing one is not a free call
+// (hak_block_alloc is counted in bytes only). A small object given here is freed as by free.
+void hak_block_free(void* block) {
+  if (block == nullptr) return;
+  if (chunk_kind(block) == kChunkSmall) return fast_free(block);
+  free_beyond(block);
+}
 
 int hak_option_get(const char* name, long* value) {
   ensure_init();

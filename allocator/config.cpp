@@ -32,14 +32,15 @@ const OptionDef kDefs[] = {
     {"NUMA", 0, 0, 2, kNumaNames, "SuperSlab placement on multi-node machines"},
     {"LARGE_CACHE_MB", 256, 0, 1 << 20, nullptr, "freed huge blocks kept mapped for reuse"},
     {"ON_ERROR", 0, 0, 1, kOnErrorNames, "invalid/double free: report and continue, or abort"},
-    {"DENSE_SUPERSLABS", 1, 0, 1 << 20, nullptr,
-     "SuperSlabs a thread owns before new ones get huge pages and a whole populate"},
+    {"DENSE_AFTER_SLABS", 4, 0, 65535, nullptr,
+     "slabs a size class fills before its next ones come from whole-populated, huge-page "
+     "SuperSlabs (0: always)"},
     {"PROFILE_INTERVAL_MS", 100, 1, 3600000, nullptr, "refresh period of the profile record"},
 };
 static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
 
 std::atomic<long> g_values[static_cast<unsigned>(Opt::kCount)] = {
-    0, 0, 0, 0, 0, 1000, 64, 0, 0, 256, 0, 1, 100};
+    0, 0, 0, 0, 0, 1000, 64, 0, 0, 256, 0, 4, 100};
 OptSource g_sources[static_cast<unsigned>(Opt::kCount)];
 
 int find(const char* name) {
@@ -170,7 +171,7 @@ void config_apply() {
   PoolConfig pc;
   pc.reserve_bytes = static_cast<std::size_t>(option(Opt::kReserveMb)) << 20;
   pc.purge_delay_ns = static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull;
-  pc.dense_threshold = static_cast<std::uint32_t>(option(Opt::kDenseSuperSlabs));
+  pc.dense_threshold = static_cast<std::uint32_t>(option(Opt::kDenseAfterSlabs));
   pc.numa_mode = static_cast<int>(option(Opt::kNuma));
   pool_configure(pc);
   heap_set_purge_delay(pc.purge_delay_ns);

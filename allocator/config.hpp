@@ -18,7 +18,7 @@ enum class Opt : unsigned {
   kNuma,
   kLargeCacheMb,
   kOnError,
-  kDenseSuperSlabs,
+  kDenseAfterSlabs,
   kProfileIntervalMs,
   kCount
 };

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "allocator/config.hpp"
+#include "allocator/entry_count.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/large.hpp"
 #include "allocator/profile.hpp"
@@ -55,7 +56,11 @@ void report_message(const char* what, const void* p) {
 }
 
 // Double frees found by the cache layer are counted there.
-void cache_error_hook(const char* what, const void* p) { report_message(what, p); }
+void cache_error_hook(const char* what, const void* p) {
+  // A double free: a free call with no bin push (see rejected_frees in entry_count.hpp).
+  count_event(&FastCounters::rejected_frees);
+  report_message(what, p);
+}
 
 // HAKMEM_BACKGROUND=1: returns idle memory even when the program makes no allocator calls.
 void* background_purger(void*) {

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -40,6 +41,18 @@ unsigned g_cache_count = 0;
 std::size_t g_cache_bytes = 0;
 std::size_t g_cache_limit = std::size_t{256} << 20;
 std::uint64_t g_delay_ns = 1000ull * 1000 * 1000;
+// Oldest cached entry's expiry (0: cache empty), read without the lock by large_maybe_purge
+// so slow paths can age the cache out without a background thread.
+std::atomic<std::uint64_t> g_next_expiry{0};
+
+void update_next_expiry() {
+  std::uint64_t next = 0;
+  for (unsigned i = 0; i < g_cache_count; ++i) {
+    std::uint64_t due = g_cache[i].freed_ns + g_delay_ns;
+    if (next == 0 || due < next) next = due;
+  }
+  g_next_expiry.store(next, std::memory_order_relaxed);
+}
 LargeStats g_stats{};
 
 std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) & ~(a - 1); }
@@ -200,6 +213,7 @@ int large_free(void* p) {
     }
     g_cache[g_cache_count++] = CacheEntry{base, size, populated, os::now_ns()};
     g_cache_bytes += size;
+    update_next_expiry();
     return 0;
   }
   os::unmap(base, size);
@@ -272,7 +286,13 @@ std::size_t large_purge(bool force) {
       ++i;
     }
   }
+  update_next_expiry();
   return released;
+}
+
+void large_maybe_purge() {
+  std::uint64_t due = g_next_expiry.load(std::memory_order_relaxed);
+  if (due != 0 && os::now_ns() >= due) large_purge(false);
 }
 
 void large_set_cache_limit(std::size_t bytes, std::uint64_t delay_ns) {
@@ -288,6 +308,8 @@ LargeStats large_stats() {
   s.cached_bytes = g_cache_bytes;
   return s;
 }
+
+const LockStats& large_lock_stats() { return g_large_lock.stats(); }
 
 void large_fork_prepare() { g_large_lock.lock(); }
 void large_fork_parent() { g_large_lock.unlock(); }

@@ -27,8 +27,14 @@ std::size_t large_usable_size(const void* p);
 void* large_realloc(void* p, std::size_t new_size);
 // Unmaps cached blocks idle past the delay (all when force). Returns bytes released.
 std::size_t large_purge(bool force);
+// Ages out cached blocks past the delay; cheap (one relaxed load) when none is due. Called
+// from slow paths so freed huge blocks go back within the delay without HAKMEM_BACKGROUND.
+void large_maybe_purge();
 void large_set_cache_limit(std::size_t bytes, std::uint64_t delay_ns);
 LargeStats large_stats();
+struct LockStats;
+// The huge-block cache lock's acquisitions, contended acquisitions and wait time.
+const LockStats& large_lock_stats();
 
 void large_fork_prepare();
 void large_fork_parent();

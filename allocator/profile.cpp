@@ -29,6 +29,8 @@
 
 #include "allocator/config.hpp"
 #include "allocator/fmt.hpp"
+#include "allocator/init.hpp"
+#include "hakmem/hakmem.h"
 #include "superslab/latency.hpp"
 #include "unified_cache/size_classes.hpp"
 
@@ -43,6 +45,7 @@ std::atomic<bool> g_ctor_done{false};  // this file's constructor ran: threads a
 std::atomic<bool> g_thread_started{false};
 std::atomic<bool> g_stop{false};        // exit: the publisher stops refreshing
 std::atomic<bool> g_refreshing{false};  // serialises refreshes (publisher, exit, API)
+std::atomic<bool> g_atfork_registered{false};
 char g_path[kPathMax];
 
 // Guarded by g_refreshing: the raw totals, the totals at the last reset, what is published.
@@ -324,7 +327,9 @@ void profile_start() {
   shared_u64(h.magic).store(HAKMEM_PROFILE_MAGIC, std::memory_order_release);  // valid now
 
   g_record.store(r, std::memory_order_release);
-  pthread_atfork(nullptr, nullptr, on_fork_child);
+  if (!g_atfork_registered.exchange(true, std::memory_order_acq_rel)) {
+    pthread_atfork(nullptr, nullptr, on_fork_child);
+  }
   // A thread can be created once the C library is initialised: now, unless init ran from
   // a malloc made before the constructors (then the constructor starts it).
   if (g_ctor_done.load(std::memory_order_acquire)) start_publisher();
@@ -332,4 +337,31 @@ void profile_start() {
 
 bool profile_active() { return g_record.load(std::memory_order_acquire) != nullptr; }
 
+const char* profile_path() { return profile_active() ? g_path : nullptr; }
+
+bool profile_restart() {
+  if (!option(Opt::kProfile)) return false;
+  if (profile_active()) return true;  // this process publishes its own record already
+  // A forked child dropped its parent's record (on_fork_child). Its counters are a copy
+  // of the parent's: the new record counts from now, like the parent's from its start.
+  while (g_refreshing.exchange(true, std::memory_order_acquire)) ::sched_yield();
+  stats_collect(&g_raw);
+  g_base = g_raw;
+  g_refreshing.store(false, std::memory_order_release);
+  g_stop.store(false, std::memory_order_release);
+  g_started.store(false, std::memory_order_release);
+  profile_start();
+  return profile_active();
+}
+
 }  // namespace hakmem
+
+extern "C" const char* hakmem_profile_path(void) {
+  hakmem::ensure_init();
+  return hakmem::profile_path();
+}
+
+extern "C" int hakmem_profile_restart(void) {
+  hakmem::ensure_init();
+  return hakmem::profile_restart() ? 0 : -1;
+}

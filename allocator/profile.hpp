@@ -21,5 +21,9 @@ void stats_collect(hakmem_profile_data* out);
 void profile_start();
 // True while this process publishes a record.
 bool profile_active();
+// The record's path while profile_active(), else nullptr.
+const char* profile_path();
+// hakmem_profile_restart: a record of its own for a forked child that goes on (a daemon).
+bool profile_restart();
 
 }  // namespace hakmem

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "unified_cache/size_classes.hpp"
+#include "unified_cache/thread_cache.hpp"
 
 namespace hakmem {
 
@@ -18,6 +19,13 @@ inline constexpr std::array<std::uint8_t, kTinyMax / 16 + 1> kTinyClass = [] {
     while (kClassSize[cls] < size) ++cls;
     t[i] = static_cast<std::uint8_t>(cls);
   }
+  return t;
+}();
+
+// The same table holding each class's bin offset (thread_cache.hpp), for malloc's fast path.
+inline constexpr std::array<std::uint16_t, kTinyMax / 16 + 1> kTinyBin = [] {
+  std::array<std::uint16_t, kTinyMax / 16 + 1> t{};
+  for (unsigned i = 0; i < t.size(); ++i) t[i] = static_cast<std::uint16_t>(bin_offset(kTinyClass[i]));
   return t;
 }();
 

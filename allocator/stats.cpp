@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "allocator/api_internal.hpp"
+#include "allocator/entry_count.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/init.hpp"
 #include "allocator/large.hpp"
@@ -12,16 +13,9 @@
 #include "superslab/lock.hpp"
 #include "superslab/os_stats.hpp"
 #include "superslab/pool.hpp"
+#include "superslab/span.hpp"
 
 namespace hakmem {
-
-// Locks of layers that do not export their statistics (yet) are reached through weak
-// references: a layer that defines one of these is listed without a change here.
-[[gnu::weak, gnu::visibility("hidden")]] const LockStats& span_lock_stats();
-[[gnu::weak, gnu::visibility("hidden")]] const LockStats& large_lock_stats();
-// Totals over every thread heap's own lock, live and exited (must never decrease).
-[[gnu::weak, gnu::visibility("hidden")]] void heap_locks_total(LockStats* out);
-
 namespace {
 
 constexpr unsigned kFast = sizeof(FastCounters) / sizeof(std::uint64_t);
@@ -86,13 +80,27 @@ void stats_collect(hakmem_profile_data* out) {
   if (!t.exited_added) add_heap(heap_exited_totals(), &t);
 
   hakmem_profile_counters& c = out->counters;
-  FastCounters f;
+  // Published by the heaps, plus the counts of threads that have no heap.
+  FastCounters f, heapless{};
   std::memcpy(&f, t.fast, sizeof(f));
-  c.malloc_calls = f.malloc_calls;
-  c.free_calls = f.free_calls;
+  heapless_add_to(&heapless);
+  const auto* hl = reinterpret_cast<const std::uint64_t*>(&heapless);
+  auto* all = reinterpret_cast<std::uint64_t*>(&f);
+  for (unsigned i = 0; i < kFast; ++i) all[i] += hl[i];
+  // Sums of published fields only (entry_count.hpp): each one grows, so their sums do too,
+  // however these loads interleave with a thread publishing. The heaps' rejected frees are
+  // in their plain_pushes already.
+  c.malloc_calls = f.plain_pops + f.slow_mallocs;
+  c.free_calls = f.plain_pushes + f.slow_frees + heapless.rejected_frees;
   c.calloc_calls = f.calloc_calls;
   c.realloc_calls = f.realloc_calls;
   c.aligned_calls = f.aligned_calls;
+  c.new_calls = f.new_calls + f.new_fast;
+  c.delete_calls = f.delete_calls + f.delete_fast;
+  c.cache_allocs = f.malloc_calls;  // every bin pop, whoever called
+  c.cache_frees = f.free_calls;
+  c.bytes_requested = f.bytes_requested;
+  c.bytes_served = f.bytes_served;
   c.refills = t.refills;
   c.flushes = t.flushes;
   c.remote_frees = t.remote_frees;
@@ -132,15 +140,14 @@ void stats_collect(hakmem_profile_data* out) {
   c.threads_created = heaps_created();
   c.threads_exited = heaps_exited();
 
+  // Every internal lock (superslab/lock.hpp), each with its own counts.
   put_lock(out, pool_lock().name(), pool_lock().stats());
   put_lock(out, "heap_registry", heap_lock_stats());
-  if (&span_lock_stats != nullptr) put_lock(out, "span", span_lock_stats());
-  if (&large_lock_stats != nullptr) put_lock(out, "large", large_lock_stats());
-  if (&heap_locks_total != nullptr) {
-    LockStats heaps;
-    heap_locks_total(&heaps);
-    put_lock(out, "thread_heaps", heaps);
-  }
+  put_lock(out, "span", span_lock_stats());
+  put_lock(out, "large", large_lock_stats());
+  LockStats heaps;
+  heap_locks_total(&heaps);
+  put_lock(out, "thread_heaps", heaps);
 
   for (unsigned k = 0; k < kLatencyKinds; ++k) {
     LatencySnapshot h;
@@ -192,7 +199,21 @@ extern "C" int hakmem_stats_get(hakmem_stats* out) {
   out->page_faults_slow_path = c.page_faults_slow_path;
   out->threads_created = c.threads_created;
   out->threads_exited = c.threads_exited;
+  out->new_calls = c.new_calls;
+  out->delete_calls = c.delete_calls;
+  out->cache_allocs = c.cache_allocs;
+  out->cache_frees = c.cache_frees;
+  out->bytes_requested = c.bytes_requested;
+  out->bytes_served = c.bytes_served;
+  static_assert(HAKMEM_STATS_MAX_LOCKS == HAKMEM_PROFILE_MAX_LOCKS);
+  static_assert(HAKMEM_STATS_LOCK_NAME_LEN == HAKMEM_PROFILE_NAME_LEN);
   for (const hakmem_profile_lock& l : d.locks) {
+    if (l.name[0] == '\0') break;
+    hakmem_lock_stats& o = out->locks[out->num_locks++];
+    std::memcpy(o.name, l.name, sizeof(o.name));
+    o.acquisitions = l.acquisitions;
+    o.contended = l.contended;
+    o.wait_ns = l.wait_ns;
     out->lock_acquisitions += l.acquisitions;
     out->lock_contended += l.contended;
     out->lock_wait_ns += l.wait_ns;
@@ -209,7 +230,10 @@ extern "C" void hakmem_stats_print(void) {
   } rows[] = {
       {"malloc calls", s.malloc_calls},         {"free calls", s.free_calls},
       {"calloc calls", s.calloc_calls},         {"realloc calls", s.realloc_calls},
-      {"aligned calls", s.aligned_calls},       {"refills", s.refills},
+      {"aligned calls", s.aligned_calls},       {"new calls", s.new_calls},
+      {"delete calls", s.delete_calls},         {"thread-cache allocs", s.cache_allocs},
+      {"thread-cache frees", s.cache_frees},    {"bytes requested", s.bytes_requested},
+      {"bytes served", s.bytes_served},         {"refills", s.refills},
       {"flushes", s.flushes},                   {"remote frees", s.remote_frees},
       {"remote batches", s.remote_batches},     {"superslabs mapped", s.superslabs_mapped},
       {"superslabs in use", s.superslabs_in_use}, {"superslabs reserved", s.superslabs_reserved},
@@ -226,4 +250,10 @@ extern "C" void hakmem_stats_print(void) {
   TextBuf b;
   b.str("hakmem: statistics\n").flush_stderr();
   for (const Row& r : rows) b.str("hakmem:   ").str(r.name).pad_to(34).num(r.value).str("\n").flush_stderr();
+  // Per lock: acquisitions, contended acquisitions, wait time, kept apart.
+  for (std::uint32_t i = 0; i < s.num_locks; ++i) {
+    const hakmem_lock_stats& l = s.locks[i];
+    b.str("hakmem:   lock ").str(l.name).pad_to(34).num(l.acquisitions).str(" acquired, ")
+        .num(l.contended).str(" contended, ").num(l.wait_ns).str(" ns waiting\n").flush_stderr();
+  }
 }

@@ -46,6 +46,16 @@ class Lock {
 
   const char* name() const { return name_; }
   const LockStats& stats() const { return stats_; }
+  // Adds this lock's statistics to `into` and zeroes them: a thread heap's lock, folded into
+  // the exited totals when its thread exits, before the heap is reused by another thread.
+  void drain_stats_into(LockStats& into) {
+    auto move = [](std::atomic<std::uint64_t>& from, std::atomic<std::uint64_t>& to) {
+      to.fetch_add(from.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
+    };
+    move(stats_.acquisitions, into.acquisitions);
+    move(stats_.contended, into.contended);
+    move(stats_.wait_ns, into.wait_ns);
+  }
 
  private:
   [[gnu::noinline]] void lock_contended();

@@ -58,29 +58,37 @@ std::atomic<std::uint64_t> g_next_purge_ns{0};
 std::size_t payload_size() { return kSuperSlabSize - kSuperSlabHeaderSize; }
 char* payload(SuperSlab* ss) { return reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize; }
 
-// Applies the huge-page and populate policy to a SuperSlab about to be handed out.
-void prepare_memory(SuperSlab* ss, bool fresh, bool dense) {
+// Whether a SuperSlab handed out for `dense` use should be advised huge pages.
+// HUGEPAGES=hugetlb falls back to THP (as thp does) when no hugetlb page is free.
+bool thp_wanted(bool dense) {
   os::Policy pol = os::policy();
-  bool want_thp = !ss->hugetlb &&
-                  (pol.huge == os::HugePolicy::kThp ||
-                   (pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != 2));
-  if (want_thp && !ss->huge_page) {
-    if (os::advise_hugepage(ss, kSuperSlabSize)) {
-      ss->huge_page = true;
-      os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
-    }
+  return pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb ||
+         (pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != 2);
+}
+
+void advise_thp(SuperSlab* ss) {
+  if (os::advise_hugepage(ss, kSuperSlabSize)) {
+    ss->huge_page = true;
+    os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+// Applies the huge-page and populate policy to a SuperSlab about to be handed out.
+void prepare_memory(SuperSlab* ss, bool dense) {
+  os::Policy pol = os::policy();
+  if (!ss->hugetlb && !ss->huge_page && thp_wanted(dense)) advise_thp(ss);
   bool populate_all = pol.populate == os::PopulatePolicy::kAlways ||
                       (pol.populate == os::PopulatePolicy::kAuto && (dense || ss->huge_page));
   if (pol.populate == os::PopulatePolicy::kNever) populate_all = false;
-  if (populate_all && (fresh || ss->purged || ss->populated_units != 0xffffffffu)) {
+  if (populate_all && (ss->purged || ss->populated_units != 0xffffffffu)) {
     os::populate(ss, kSuperSlabSize);
     ss->populated_units = 0xffffffffu;
     ss->purged = false;
   }
+  ss->dense = ss->populated_units == 0xffffffffu;
 }
 
-SuperSlab* map_new() {
+SuperSlab* map_new(bool dense) {
   os::Policy pol = os::policy();
   bool try_hugetlb = pol.huge == os::HugePolicy::kHugetlb;
   bool got_hugetlb = false;
@@ -99,12 +107,28 @@ SuperSlab* map_new() {
                static_cast<NumaMode>(g_numa_mode.load(std::memory_order_relaxed)));
   }
   auto* ss = static_cast<SuperSlab*>(mem);
+  // Huge pages must be advised before the first write: writing the header first would
+  // fault in a 4 KiB page and a page table, and the range could then never get a huge page
+  // at fault time.
+  // And populated before it too: on this kind of machine (a guest giving freed memory back
+  // to the host) a huge page's first-touch fault costs 4.5-6 ms, MADV_POPULATE_WRITE of the
+  // same 2 MiB 0.25 ms (../shared/BENCHMARKING.md).
+  bool thp = !got_hugetlb && thp_wanted(dense) && os::advise_hugepage(ss, kSuperSlabSize);
+  bool populated = got_hugetlb;
+  if (thp) {
+    os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
+    if (os::policy().populate != os::PopulatePolicy::kNever) {
+      os::populate(ss, kSuperSlabSize);
+      populated = true;
+    }
+  }
   ss->magic = kSuperSlabMagic;
   ss->owner.store(nullptr, std::memory_order_relaxed);
   ss->hugetlb = got_hugetlb;
-  ss->huge_page = got_hugetlb;
+  ss->huge_page = thp || got_hugetlb;
   ss->purged = false;
-  ss->populated_units = got_hugetlb ? 0xffffffffu : 0;  // hugetlb pages are faulted whole
+  ss->touched_units = 0;
+  ss->populated_units = populated ? 0xffffffffu : 0;  // hugetlb pages are faulted whole
   ss->numa_node = -1;
   if (got_hugetlb) os::g_os_stats.hugepages_hugetlb.fetch_add(1, std::memory_order_relaxed);
   g_stats.mapped.fetch_add(1, std::memory_order_relaxed);
@@ -126,14 +150,13 @@ PoolConfig pool_config() {
 const PoolStats& pool_stats() { return g_stats; }
 Lock& pool_lock() { return g_pool_lock; }
 
-std::atomic<std::uint32_t> g_dense_threshold{1};
+std::atomic<std::uint32_t> g_dense_threshold{4};
 
 std::uint32_t pool_dense_threshold() { return g_dense_threshold.load(std::memory_order_relaxed); }
 
 SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
   LatencyTimer timer(Latency::kSuperSlabAcquire);
   SuperSlab* ss = nullptr;
-  bool fresh = false;
   bool zeroed = false;
   {
     LockGuard g(g_pool_lock);
@@ -148,15 +171,14 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
     }
   }
   if (!ss) {
-    ss = map_new();
+    ss = map_new(dense);
     if (!ss) return nullptr;
-    fresh = true;
     zeroed = true;
   }
   ss->zeroed = zeroed;
   ss->kind = kind;
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
-  prepare_memory(ss, fresh, dense);
+  prepare_memory(ss, dense);
   registry_set(ss, kSuperSlabSize, kind, kind);
   return ss;
 }
@@ -217,9 +239,18 @@ std::size_t pool_purge(bool force) {
     if (!force && !over && now - ss->released_ns < delay) break;
     g_reserve.remove(ss);
     g_stats.reserved.fetch_sub(1, std::memory_order_relaxed);
+    if (ss->hugetlb) {
+      // hugetlb pages go back only whole: MADV_DONTNEED of the payload (not 2 MiB-aligned)
+      // fails with EINVAL, and a whole-page purge would take the header with it. Empty and
+      // out of the registry, the SuperSlab can be unmapped.
+      os::unmap(ss, kSuperSlabSize);
+      released += kSuperSlabSize;
+      continue;
+    }
     g_stats.purged_idle.fetch_add(1, std::memory_order_relaxed);
     ss->purged = true;
     ss->populated_units = 0;
+    ss->touched_units = 0;
     if (force || ss->hugetlb || !os::purge_lazy(payload(ss), payload_size())) {
       os::purge_now(payload(ss), payload_size());
       g_purged.push_back(ss);

@@ -18,7 +18,7 @@ struct PoolConfig {
   std::uint64_t purge_delay_ns = 1000ull * 1000 * 1000;  // reserve entries older get purged
   // SuperSlabs a heap must already own before a new one gets huge pages and a
   // whole-SuperSlab populate: they pay off only when they will be filled.
-  std::uint32_t dense_threshold = 1;
+  std::uint32_t dense_threshold = 4;  // slabs per class before dense SuperSlabs
   int numa_mode = 0;  // NumaMode: fresh SuperSlabs go to the taking thread's node (local)
 };
 
@@ -38,7 +38,7 @@ Lock& pool_lock();
 
 // A SuperSlab of `kind` (header not initialised beyond the common fields), populated as the
 // policy says; nullptr with errno = ENOMEM when the OS refuses.
-// `dense`: the caller's heap is large enough to fill it (see PoolConfig::dense_threshold).
+// `dense`: populate it whole (and advise huge pages): the caller allocates in bulk.
 SuperSlab* pool_acquire(ChunkKind kind, bool dense);
 // An empty SuperSlab goes back to the warm reserve (purged later if unused).
 void pool_release(SuperSlab* ss);

@@ -31,6 +31,10 @@ static_assert(sizeof(SpanMeta) <= sizeof(SuperSlab::slabs));
 Lock g_span_lock("span");
 SuperSlab* g_span_list = nullptr;
 std::size_t g_empty_count = 0;
+std::size_t g_span_superslabs = 0;  // held by the span allocator (list length)
+// Span SuperSlabs populated page by page before new ones are populated whole (and advised
+// huge pages): a program with a few medium buffers (python: two) does not pay 2 MiB each.
+constexpr std::size_t kSparseSpanSuperSlabs = 2;
 
 SpanMeta* meta(SuperSlab* ss) { return reinterpret_cast<SpanMeta*>(&ss->slabs[0]); }
 char* page_addr(SuperSlab* ss, unsigned page) {
@@ -68,6 +72,7 @@ int find_run(const SpanMeta* m, unsigned need, unsigned align_pages) {
 }
 
 void list_push(SuperSlab* ss) {
+  ++g_span_superslabs;
   SpanMeta* m = meta(ss);
   m->prev = nullptr;
   m->next = g_span_list;
@@ -75,6 +80,7 @@ void list_push(SuperSlab* ss) {
   g_span_list = ss;
 }
 void list_remove(SuperSlab* ss) {
+  --g_span_superslabs;
   SpanMeta* m = meta(ss);
   if (m->prev) meta(m->prev)->next = m->next; else g_span_list = m->next;
   if (m->next) meta(m->next)->prev = m->prev;
@@ -82,8 +88,7 @@ void list_remove(SuperSlab* ss) {
 }
 
 SuperSlab* new_span_superslab() {
-  // Medium objects: the first span SuperSlab is populated per span, later ones whole.
-  SuperSlab* ss = pool_acquire(kChunkSpan, g_span_list != nullptr);
+  SuperSlab* ss = pool_acquire(kChunkSpan, g_span_superslabs >= kSparseSpanSuperSlabs);
   if (!ss) return nullptr;
   ss->owner.store(nullptr, std::memory_order_relaxed);
   SpanMeta* m = meta(ss);
@@ -243,6 +248,8 @@ std::size_t span_release_empty() {
   }
   return n;
 }
+
+const LockStats& span_lock_stats() { return g_span_lock.stats(); }
 
 void span_fork_prepare() { g_span_lock.lock(); }
 void span_fork_parent() { g_span_lock.unlock(); }

@@ -23,6 +23,10 @@ bool span_resize_in_place(void* p, std::size_t new_size);
 // Gives empty span SuperSlabs back to the pool. Returns how many.
 std::size_t span_release_empty();
 
+struct LockStats;
+// The span lock's acquisitions, contended acquisitions and wait time (profiling).
+const LockStats& span_lock_stats();
+
 void span_fork_prepare();
 void span_fork_parent();
 void span_fork_child();

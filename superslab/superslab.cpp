@@ -12,8 +12,9 @@ void superslab_init_small(SuperSlab* ss, void* owner) {
   ss->owner.store(owner, std::memory_order_relaxed);
   ss->kind = kChunkSmall;
   ss->free_units = 0xffffffffu;
+  ss->free_seen_units = 0;
   for (auto& info : ss->unit_info) info = kUnitFree;
-  for (auto& g : ss->geometry) g = UnitGeometry{0, 0, 1};
+  for (auto& g : ss->geometry) g = UnitGeometry{0, 0, 1, 0};
   ss->remote_pending.store(0, std::memory_order_relaxed);
   ss->next = ss->prev = nullptr;
   ss->released_ns = 0;
@@ -44,6 +45,7 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   unsigned first = static_cast<unsigned>(u);
   std::uint32_t run_mask = ((units >= 32) ? 0xffffffffu : ((1u << units) - 1)) << first;
   ss->free_units &= ~run_mask;
+  ss->free_seen_units &= ~run_mask;
 
   Slab* slab = &ss->slabs[first];
   char* begin = unit_address(ss, first);
@@ -63,21 +65,43 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   slab->next = slab->prev = nullptr;
   slab->remote_free.store(nullptr, std::memory_order_relaxed);
   slab->purged_pages = 0;
+  slab->purge_candidates = 0;
+  slab->populated_pages = 0;
   UnitGeometry geo{static_cast<std::uint32_t>(begin - reinterpret_cast<char*>(ss)),
-                   slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1};
+                   slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1, 0};
   for (unsigned i = first; i < first + units; ++i) {
     ss->geometry[i] = geo;
     ss->unit_info[i] = static_cast<std::uint16_t>((first << 8) | (cls & 0xff));
   }
-  if (populate && (ss->populated_units & run_mask) != run_mask) {
+  if (!ss->dense) {
+    ss->touched_units |= run_mask;
+  } else if (populate && (ss->populated_units & run_mask) != run_mask) {
     os::populate(begin, static_cast<std::size_t>(end - begin));
     ss->populated_units |= run_mask;
   }
   return slab;
 }
 
-std::size_t superslab_purge_free_units(SuperSlab* ss) {
-  std::uint32_t candidates = ss->free_units & ss->populated_units;
+std::size_t superslab_populate_slab(SuperSlab* ss, Slab* slab, const char* end) {
+  char* base = unit_address(ss, slab->first_unit);
+  std::size_t want = (static_cast<std::size_t>(end - base) + os::kPageSize - 1) / os::kPageSize;
+  if (want <= slab->populated_pages) return 0;
+  std::size_t from = slab->populated_pages;
+  slab->populated_pages = static_cast<std::uint8_t>(want);
+  if ((ss->populated_units >> slab->first_unit) & 1) return 0;  // already whole
+  std::size_t len = (want - from) * os::kPageSize;
+  os::populate(base + from * os::kPageSize, len);
+  return len;
+}
+
+std::size_t superslab_purge_free_units(SuperSlab* ss, bool force) {
+  std::uint32_t candidates = ss->free_units & (ss->populated_units | ss->touched_units);
+  // hugetlb pages cannot be given back piecemeal (MADV_DONTNEED needs whole 2 MiB pages);
+  // the pool unmaps the SuperSlab once it is empty.
+  if (ss->hugetlb) return 0;
+  std::uint32_t seen = ss->free_seen_units;
+  ss->free_seen_units = ss->free_units;
+  if (!force) candidates &= seen;
   std::size_t released = 0;
   while (candidates) {
     unsigned u = static_cast<unsigned>(__builtin_ctz(candidates));
@@ -90,6 +114,7 @@ std::size_t superslab_purge_free_units(SuperSlab* ss) {
     released += len;
     std::uint32_t mask = (end >= 32 ? 0xffffffffu : ((1u << end) - 1)) & ~((1u << u) - 1);
     ss->populated_units &= ~mask;
+    ss->touched_units &= ~mask;
     candidates &= ~mask;
   }
   return released;
@@ -100,7 +125,7 @@ void superslab_release_slab(SuperSlab* ss, Slab* slab) {
   unsigned units = slab->units;
   for (unsigned i = first; i < first + units; ++i) {
     ss->unit_info[i] = kUnitFree;
-    ss->geometry[i] = UnitGeometry{0, 0, 1};
+    ss->geometry[i] = UnitGeometry{0, 0, 1, 0};
   }
   std::uint32_t run_mask = ((units >= 32) ? 0xffffffffu : ((1u << units) - 1)) << first;
   ss->free_units |= run_mask;

@@ -45,22 +45,35 @@ struct alignas(64) Slab {
   std::uint8_t first_unit = 0;
   std::uint8_t units = 0;
   SlabState state = SlabState::kUnused;
+  // Sparse SuperSlabs only: pages of the slab (from its first unit's start) pre-faulted so
+  // far; refill populates in step with the bump pointer, so a class holding a handful of
+  // objects costs a page or two, not a 64 KiB unit.
+  std::uint8_t populated_pages = 0;
   // ---- shared: its own cache line, so remote pushes do not false-share the above ----
   alignas(64) std::atomic<FreeObject*> remote_free{nullptr};
   // Owner-only, rarely touched: pages of the slab given back to the OS while all objects on
   // them were free. Those objects are parked off the free list until the pages return.
   std::uint64_t purged_pages = 0;
+  // Owner-only: pages whose objects were all free at the last purge pass. A page is given
+  // back only when it is still all-free at the next pass, i.e. unused for at least one
+  // decay delay: purging pages freed a moment ago would refault them under steady churn.
+  std::uint64_t purge_candidates = 0;
 };
 static_assert(sizeof(Slab) == 128);
 
 // Where a unit's slab keeps its objects, for the free path's exact-object check: an object
 // start p satisfies rel = p - ss - start < bytes and rel % size == 0, tested as
 // rel * div_magic <= div_magic - 1 with div_magic = 2^64 / size rounded up (Lemire).
-struct UnitGeometry {
+struct alignas(32) UnitGeometry {
   std::uint32_t start;   // offset of the slab's first object from the SuperSlab base
   std::uint32_t bytes;   // capacity * object size; 0 for a free unit
   std::uint64_t div_magic;
+  // A value of the owning layer's choosing, read by free() from the same 32-byte entry:
+  // the thread cache stores the byte offset of the class's bin, so free indexes its bins
+  // without a multiply. Written when the slab is carved, before objects are handed out.
+  std::uint32_t owner_tag;
 };
+static_assert(sizeof(UnitGeometry) == 32);
 
 struct SuperSlab {
   std::uint64_t magic;
@@ -70,8 +83,14 @@ struct SuperSlab {
   bool hugetlb;
   bool purged;                         // units were given back (need re-populate)
   bool zeroed;                         // payload known to be zero (fresh or MADV_DONTNEED)
+  // Dense: the whole SuperSlab was pre-faulted (and advised huge pages) when acquired, for
+  // size classes that allocate in bulk. Sparse: slabs are populated page by page as they
+  // are used, for the first slabs of each class (small programs stay small).
+  bool dense;
   std::uint32_t free_units;            // bitmap: unit i is free (owner only)
-  std::uint32_t populated_units;       // bitmap: unit i is pre-faulted (owner only)
+  std::uint32_t populated_units;       // bitmap: unit i is pre-faulted whole (owner only)
+  std::uint32_t touched_units;         // bitmap: unit i may hold resident pages (sparse use)
+  std::uint32_t free_seen_units;       // bitmap: unit i was free at the last purge pass
   // Per unit: size class in the low byte, first unit of its slab in the high byte; read by
   // free() from any thread without a lock (written before objects are handed out).
   std::uint16_t unit_info[kUnitsPerSuperSlab];
@@ -109,13 +128,19 @@ inline unsigned slab_units_for(std::size_t obj_size) {
 
 // Initialises a fresh (or recycled) small-object SuperSlab header for `owner`.
 void superslab_init_small(SuperSlab* ss, void* owner);
-// Carves a slab of `units` units for class `cls`/`obj_size`; nullptr if no room.
-// Populates it when `populate` is set. Owner only.
+// Carves a slab of `units` units for class `cls`/`obj_size`; nullptr if no room. In a dense
+// SuperSlab, pre-faults the units if a purge took them back and `populate` is set; in a
+// sparse one, refill populates the slab as it goes (superslab_populate_slab). Owner only.
 Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate);
+// Sparse SuperSlabs: pre-faults the slab's pages up to `end` (exclusive) that are not yet.
+// Returns the bytes populated (0 when nothing was needed). Owner only.
+std::size_t superslab_populate_slab(SuperSlab* ss, Slab* slab, const char* end);
 // Returns an empty slab's units to the SuperSlab. Owner only.
 void superslab_release_slab(SuperSlab* ss, Slab* slab);
 inline bool superslab_is_empty(const SuperSlab* ss) { return ss->free_units == 0xffffffffu; }
-// Gives back the memory of free, populated units (MADV_DONTNEED). Owner only. Returns bytes.
-std::size_t superslab_purge_free_units(SuperSlab* ss);
+// Gives back the memory of free, populated units (MADV_DONTNEED): those already free at the
+// previous call (unused for a whole decay period), or all of them when `force`. Owner only.
+// Returns bytes.
+std::size_t superslab_purge_free_units(SuperSlab* ss, bool force);
 
 }  // namespace hakmem

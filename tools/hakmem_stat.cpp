@@ -11,11 +11,14 @@
 //
 // PID may also be the path of a record file. --path (or HAKMEM_PROFILE_PATH) says where
 // records are, with the allocator's semantics: a directory, or a file name with %p.
+// A process with a VFS pool (vfsd) also publishes "<record>.vfs": show, watch and export
+// include it, reset resets it, clean removes it with its record.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -92,7 +95,8 @@ void cmd_list(const RecordLocation& loc, bool json) {
                        {"path", s.path},
                        {"start_time_ns", h.start_time_ns},
                        {"updated_time_ns", h.updated_time_ns},
-                       {"malloc_calls", s.rec.data.counters.malloc_calls}});
+                       {"malloc_calls", s.rec.data.counters.malloc_calls},
+                       {"vfs", s.vfs.has_value()}});
       } else {
         text += hakstat::render_list_row(s);
       }
@@ -140,6 +144,27 @@ int cmd_clean(const RecordLocation& loc, bool dry_run) {
       continue;
     }
     write_out(fmt::format("removed {} (pid {}: {})\n", e.path, pid, why));
+    ++removed;
+    // The VFS pool record beside it (vfsd) goes with it.
+    std::string vfs = e.path + HAKMEM_VFS_PROFILE_SUFFIX;
+    if (::unlink(vfs.c_str()) == 0) write_out(fmt::format("removed {}\n", vfs));
+  }
+  // VFS pool records left without their allocator record, of processes that are gone.
+  for (const auto& e : loc.scan(true)) {
+    std::string main_path =
+        e.path.substr(0, e.path.size() - std::strlen(HAKMEM_VFS_PROFILE_SUFFIX));
+    if (::access(main_path.c_str(), F_OK) == 0) continue;  // handled with its record above
+    if (e.pid > 0 && hakstat::process_alive(e.pid, 0)) {
+      ++kept;
+      continue;
+    }
+    if (dry_run) {
+      write_out(fmt::format("would remove {} (pid {}: gone)\n", e.path, e.pid));
+    } else if (::unlink(e.path.c_str()) == 0) {
+      write_out(fmt::format("removed {} (pid {}: gone)\n", e.path, e.pid));
+    } else {
+      continue;
+    }
     ++removed;
   }
   write_out(fmt::format("{} record(s) {}, {} of running processes kept\n", removed,

@@ -1,5 +1,7 @@
 #include "record.hpp"
 
+#include "record_map.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,7 +24,8 @@
 namespace hakstat {
 namespace {
 
-constexpr std::size_t kRecordSize = sizeof(hakmem_profile_record);
+const detail::RecordKind kAllocatorRecord = {"hakmem profile record", HAKMEM_PROFILE_MAGIC,
+                                             HAKMEM_PROFILE_VERSION, sizeof(hakmem_profile_record)};
 
 bool is_dir(const std::string& p) {
   struct stat st;
@@ -49,6 +52,10 @@ std::string owner_of(const std::string& path) {
   return fmt::format("uid {}, mode {:04o}", st.st_uid, st.st_mode & 07777);
 }
 
+}  // namespace
+
+namespace detail {
+
 [[noreturn]] void throw_open_error(const std::string& path, std::optional<long> pid, int err) {
   if (err == ENOENT) {
     if (pid) {
@@ -71,8 +78,8 @@ std::string owner_of(const std::string& path) {
   throw Error(fmt::format("cannot open {}: {}", path, std::strerror(err)));
 }
 
-// Maps a record file and checks its header. Returns the mapping (caller unmaps).
-hakmem_profile_record* map_record(const std::string& path, std::optional<long> pid, bool writable) {
+void* map_checked(const std::string& path, std::optional<long> pid, bool writable,
+                  const RecordKind& kind) {
   int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) throw_open_error(path, pid, errno);
   struct stat st;
@@ -83,7 +90,7 @@ hakmem_profile_record* map_record(const std::string& path, std::optional<long> p
   }
   if (static_cast<std::size_t>(st.st_size) < sizeof(hakmem_profile_header)) {
     ::close(fd);
-    throw Error(fmt::format("{} is not a hakmem profile record ({} bytes)", path, st.st_size));
+    throw Error(fmt::format("{} is not a {} ({} bytes)", path, kind.what, st.st_size));
   }
   std::size_t len = static_cast<std::size_t>(st.st_size);
   void* mem =
@@ -91,7 +98,7 @@ hakmem_profile_record* map_record(const std::string& path, std::optional<long> p
   int err = errno;
   ::close(fd);
   if (mem == MAP_FAILED) throw Error(fmt::format("cannot map {}: {}", path, std::strerror(err)));
-  auto* rec = static_cast<hakmem_profile_record*>(mem);
+  auto* h = static_cast<hakmem_profile_header*>(mem);
   auto unmap_and_throw = [&](const std::string& msg) {
     ::munmap(mem, len);
     throw Error(msg);
@@ -99,34 +106,51 @@ hakmem_profile_record* map_record(const std::string& path, std::optional<long> p
   // The magic is written last at creation: give a record being created a moment.
   std::uint64_t magic = 0;
   for (int i = 0; i < 100; ++i) {
-    magic = std::atomic_ref<std::uint64_t>(rec->header.magic).load(std::memory_order_acquire);
+    magic = std::atomic_ref<std::uint64_t>(h->magic).load(std::memory_order_acquire);
     if (magic != 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (magic != HAKMEM_PROFILE_MAGIC) {
-    unmap_and_throw(
-        fmt::format("{} is not a hakmem profile record (bad magic {:#x})", path, magic));
+  if (magic != kind.magic) {
+    unmap_and_throw(fmt::format("{} is not a {} (bad magic {:#x})", path, kind.what, magic));
   }
-  std::uint32_t version = rec->header.version;
-  if (version > HAKMEM_PROFILE_VERSION) {
+  std::uint32_t version = h->version;
+  if (version > kind.version) {
     unmap_and_throw(fmt::format(
-        "{} has record version {}, newer than this hakmem-stat understands (version {}): "
+        "{} has {} version {}, newer than this hakmem-stat understands (version {}): "
         "use the hakmem-stat built with that hakmem",
-        path, version, HAKMEM_PROFILE_VERSION));
+        path, kind.what, version, kind.version));
   }
-  if (version < HAKMEM_PROFILE_VERSION) {
-    unmap_and_throw(fmt::format("{} has record version {}, older than this hakmem-stat reads ({})",
-                                path, version, HAKMEM_PROFILE_VERSION));
+  if (version < kind.version) {
+    unmap_and_throw(fmt::format("{} has {} version {}, older than this hakmem-stat reads ({})",
+                                path, kind.what, version, kind.version));
   }
-  if (rec->header.record_size != kRecordSize || len < kRecordSize ||
-      rec->header.header_size != sizeof(hakmem_profile_header)) {
+  if (h->record_size != kind.size || len < kind.size ||
+      h->header_size != sizeof(hakmem_profile_header)) {
     unmap_and_throw(fmt::format("{}: record size {} (file {} bytes) does not match version {} ({})",
-                                path, rec->header.record_size, len, version, kRecordSize));
+                                path, h->record_size, len, version, kind.size));
   }
-  if (pid && rec->header.pid != *pid) {
-    unmap_and_throw(fmt::format("{} belongs to pid {}, not {}", path, rec->header.pid, *pid));
+  if (pid && h->pid != *pid) {
+    unmap_and_throw(fmt::format("{} belongs to pid {}, not {}", path, h->pid, *pid));
   }
-  return rec;
+  return mem;
+}
+
+bool copy_record(const void* live, void* out, std::size_t size) {
+  auto* h = const_cast<hakmem_profile_header*>(static_cast<const hakmem_profile_header*>(live));
+  // Sequence lock: copy, then check that no update started or finished meanwhile.
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    std::atomic_ref<std::uint64_t> seq(h->seq);
+    std::uint64_t before = seq.load(std::memory_order_acquire);
+    if (before & 1) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      continue;
+    }
+    std::memcpy(out, live, size);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) == before) return true;
+  }
+  std::memcpy(out, live, size);  // the writer died mid-update
+  return false;
 }
 
 Liveness liveness_of(const hakmem_profile_header& h, std::uint64_t now_ns) {
@@ -137,7 +161,7 @@ Liveness liveness_of(const hakmem_profile_header& h, std::uint64_t now_ns) {
   return Liveness::kRunning;
 }
 
-}  // namespace
+}  // namespace detail
 
 std::uint64_t realtime_ns() {
   struct timespec ts;
@@ -182,21 +206,23 @@ std::string RecordLocation::path_for(long pid) const {
   return d + prefix_ + std::to_string(pid) + suffix_;
 }
 
-std::vector<RecordLocation::Entry> RecordLocation::scan() const {
+std::vector<RecordLocation::Entry> RecordLocation::scan(bool sidecars) const {
   std::vector<Entry> out;
+  const std::string tail = sidecars ? suffix_ + HAKMEM_VFS_PROFILE_SUFFIX : suffix_;
   if (!fixed_.empty()) {
     struct stat st;
-    if (::stat(fixed_.c_str(), &st) == 0) out.push_back({fixed_, -1});
+    std::string p = sidecars ? fixed_ + HAKMEM_VFS_PROFILE_SUFFIX : fixed_;
+    if (::stat(p.c_str(), &st) == 0) out.push_back({p, -1});
     return out;
   }
   DIR* d = ::opendir(dir_.c_str());
   if (!d) throw Error(fmt::format("cannot list {}: {}", dir_, std::strerror(errno)));
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.size() <= prefix_.size() + suffix_.size()) continue;
+    if (name.size() <= prefix_.size() + tail.size()) continue;
     if (name.compare(0, prefix_.size(), prefix_) != 0) continue;
-    if (name.compare(name.size() - suffix_.size(), suffix_.size(), suffix_) != 0) continue;
-    std::string digits = name.substr(prefix_.size(), name.size() - prefix_.size() - suffix_.size());
+    if (name.compare(name.size() - tail.size(), tail.size(), tail) != 0) continue;
+    std::string digits = name.substr(prefix_.size(), name.size() - prefix_.size() - tail.size());
     if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;
     std::string d2 = dir_;
     if (d2.back() != '/') d2 += '/';
@@ -216,29 +242,15 @@ bool process_alive(long pid, std::uint64_t start_ticks) {
 }
 
 Snapshot read_snapshot_file(const std::string& path, std::optional<long> expected_pid) {
-  hakmem_profile_record* rec = map_record(path, expected_pid, false);
+  void* live = detail::map_checked(path, expected_pid, false, kAllocatorRecord);
   Snapshot s;
   s.path = path;
-  s.torn = true;
-  // Sequence lock: copy, then check that no update started or finished meanwhile.
-  for (int attempt = 0; attempt < 2000; ++attempt) {
-    std::atomic_ref<std::uint64_t> seq(rec->header.seq);
-    std::uint64_t before = seq.load(std::memory_order_acquire);
-    if (before & 1) {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-      continue;
-    }
-    std::memcpy(&s.rec, rec, sizeof(s.rec));
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) == before) {
-      s.torn = false;
-      break;
-    }
-  }
-  if (s.torn) std::memcpy(&s.rec, rec, sizeof(s.rec));  // the writer died mid-update
-  ::munmap(rec, sizeof(*rec));
+  s.torn = !detail::copy_record(live, &s.rec, sizeof(s.rec));
+  ::munmap(live, sizeof(s.rec));
   s.read_time_ns = realtime_ns();
-  s.liveness = liveness_of(s.rec.header, s.read_time_ns);
+  s.liveness = detail::liveness_of(s.rec.header, s.read_time_ns);
+  // The VFS pool's record beside it, if the process has one (vfsd).
+  s.vfs = read_vfs_snapshot(path + HAKMEM_VFS_PROFILE_SUFFIX, s.rec.header.pid);
   return s;
 }
 
@@ -246,24 +258,18 @@ Snapshot read_snapshot(const RecordLocation& loc, long pid) {
   return read_snapshot_file(loc.path_for(pid), pid);
 }
 
-void request_reset(const RecordLocation& loc, long pid, std::uint64_t timeout_ms) {
-  std::string path = loc.path_for(pid);
-  hakmem_profile_record* rec = map_record(path, pid, true);
-  struct Unmap {
-    hakmem_profile_record* r;
-    ~Unmap() { ::munmap(r, sizeof(*r)); }
-  } unmap{rec};
-  Liveness l = liveness_of(rec->header, realtime_ns());
+namespace detail {
+
+void reset_mapped(hakmem_profile_header* h, long pid, std::uint64_t timeout_ms) {
+  Liveness l = liveness_of(*h, realtime_ns());
   if (l == Liveness::kDead || l == Liveness::kExited) {
     throw Error(
         fmt::format("process {} is not running ({}): nothing to reset", pid, liveness_name(l)));
   }
-  if (timeout_ms == 0)
-    timeout_ms = std::max<std::uint64_t>(2000, 5 * rec->header.interval_ms + 1000);
-  std::uint64_t want = std::atomic_ref<std::uint64_t>(rec->header.reset_request).fetch_add(1) + 1;
+  if (timeout_ms == 0) timeout_ms = std::max<std::uint64_t>(2000, 5 * h->interval_ms + 1000);
+  std::uint64_t want = std::atomic_ref<std::uint64_t>(h->reset_request).fetch_add(1) + 1;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::atomic_ref<std::uint64_t>(rec->header.reset_ack).load(std::memory_order_acquire) <
-         want) {
+  while (std::atomic_ref<std::uint64_t>(h->reset_ack).load(std::memory_order_acquire) < want) {
     if (std::chrono::steady_clock::now() > deadline) {
       throw Error(fmt::format(
           "process {} did not acknowledge the reset within {} ms (is its profile publisher "
@@ -272,6 +278,21 @@ void request_reset(const RecordLocation& loc, long pid, std::uint64_t timeout_ms
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+}  // namespace detail
+
+void request_reset(const RecordLocation& loc, long pid, std::uint64_t timeout_ms) {
+  std::string path = loc.path_for(pid);
+  {
+    void* rec = detail::map_checked(path, pid, true, kAllocatorRecord);
+    struct Unmap {
+      void* r;
+      ~Unmap() { ::munmap(r, sizeof(hakmem_profile_record)); }
+    } unmap{rec};
+    detail::reset_mapped(static_cast<hakmem_profile_header*>(rec), pid, timeout_ms);
+  }
+  request_vfs_reset(path + HAKMEM_VFS_PROFILE_SUFFIX, pid, timeout_ms);
 }
 
 }  // namespace hakstat

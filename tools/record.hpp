@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hakmem/profile_record.h"
+#include "hakmem/vfs_profile_record.h"
 
 namespace hakstat {
 
@@ -26,12 +27,13 @@ class RecordLocation {
   // spec: the --path option, else $HAKMEM_PROFILE_PATH, else "" (/dev/shm).
   explicit RecordLocation(std::string spec);
   std::string path_for(long pid) const;
-  // Existing record files with the pid each name carries.
+  // Existing record files with the pid each name carries. With sidecars, the VFS pool
+  // records ("<record>.vfs") instead.
   struct Entry {
     std::string path;
     long pid;
   };
-  std::vector<Entry> scan() const;
+  std::vector<Entry> scan(bool sidecars = false) const;
 
  private:
   std::string dir_;     // directory searched by scan()
@@ -49,12 +51,21 @@ enum class Liveness {
 };
 const char* liveness_name(Liveness l);
 
+// The VFS pool record of a process (vfsd), read with its allocator record.
+struct VfsSnapshot {
+  std::string path;
+  hakmem_vfs_profile_record rec;
+  Liveness liveness;
+  bool torn;
+};
+
 struct Snapshot {
   std::string path;
   hakmem_profile_record rec;
   Liveness liveness;
   bool torn;                   // the writer died mid-update: values may be inconsistent
   std::uint64_t read_time_ns;  // CLOCK_REALTIME when copied
+  std::optional<VfsSnapshot> vfs;  // "<path>.vfs", when the process publishes one
 };
 
 // Reads the record of pid (throws Error with a clear message: no record, no permission,
@@ -65,8 +76,14 @@ Snapshot read_snapshot_file(const std::string& path, std::optional<long> expecte
 // Whether pid runs and is the process that wrote a record started at start_ticks.
 bool process_alive(long pid, std::uint64_t start_ticks);
 
-// Asks the process to reset its counters and waits for the acknowledgement.
+// Asks the process to reset its counters (both records) and waits for the acknowledgement.
 void request_reset(const RecordLocation& loc, long pid, std::uint64_t timeout_ms);
+
+// The VFS pool record at path, or nullopt if there is none (throws Error if it is there but
+// unreadable, of another pid, or of a newer version). record_vfs.cpp.
+std::optional<VfsSnapshot> read_vfs_snapshot(const std::string& path, long pid);
+// Resets the VFS pool record at path, if there is one and its pool still runs.
+void request_vfs_reset(const std::string& path, long pid, std::uint64_t timeout_ms);
 
 std::uint64_t realtime_ns();
 

@@ -1,14 +1,16 @@
 #include "render.hpp"
 
-#include <time.h>
-
 #include <cmath>
 #include <cstring>
 
 #include <fmt/format.h>
 
+#include "format_util.hpp"
+
 namespace hakstat {
 namespace {
+
+using namespace fmtu;
 
 using Counters = hakmem_profile_counters;
 
@@ -26,84 +28,6 @@ const Field kFields[] = {
 };
 
 constexpr double kPage = 4096.0;
-
-std::string grp(std::uint64_t v) {
-  std::string digits = std::to_string(v);
-  std::string out;
-  int n = static_cast<int>(digits.size());
-  for (int i = 0; i < n; ++i) {
-    if (i > 0 && (n - i) % 3 == 0) out += ',';
-    out += digits[static_cast<std::size_t>(i)];
-  }
-  return out;
-}
-
-std::string bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024.0 && u < 4) {
-    b /= 1024.0;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.1f} {}", b, units[u]);
-}
-
-std::string dur(double ns) {
-  if (ns < 1000.0) return fmt::format("{:.0f} ns", ns);
-  if (ns < 1e6) return fmt::format("{:.1f} us", ns / 1e3);
-  if (ns < 1e9) return fmt::format("{:.2f} ms", ns / 1e6);
-  return fmt::format("{:.2f} s", ns / 1e9);
-}
-
-std::string uptime(double ns) {
-  double s = ns / 1e9;
-  if (s < 60.0) return dur(ns);
-  auto t = static_cast<std::uint64_t>(s);
-  if (t < 3600) return fmt::format("{}m{:02d}s", t / 60, t % 60);
-  return fmt::format("{}h{:02d}m{:02d}s", t / 3600, t / 60 % 60, t % 60);
-}
-
-std::string pct(double num, double den) {
-  if (den <= 0) return "-";
-  return fmt::format("{:.2f}%", 100.0 * num / den);
-}
-
-std::string rate_str(double r) {
-  if (std::isnan(r)) return "-";
-  if (r >= 100.0) return grp(static_cast<std::uint64_t>(std::llround(r)));
-  return fmt::format("{:.1f}", r);
-}
-
-std::string local_time(std::uint64_t ns) {
-  time_t t = static_cast<time_t>(ns / 1000000000ull);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
-std::string iso_utc(std::uint64_t ns) {
-  if (ns == 0) return "";
-  time_t t = static_cast<time_t>(ns / 1000000000ull);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ns / 1000000ull % 1000));
-}
-
-std::string safe_name(const char* s, std::size_t n) { return std::string(s, strnlen(s, n)); }
-
-double since_ns(std::uint64_t later, std::uint64_t earlier) {
-  return later > earlier ? static_cast<double>(later - earlier) : 0.0;
-}
-
-// Counters are relative to the last reset; the period they cover ends at the last refresh.
-double counted_seconds(const hakmem_profile_header& h) {
-  std::uint64_t from = h.reset_time_ns ? h.reset_time_ns : h.start_time_ns;
-  return since_ns(h.updated_time_ns, from) / 1e9;
-}
 
 // Upper bound (ns) of the bucket holding quantile q.
 double quantile_upper(const hakmem_profile_histogram& h, double q) {
@@ -128,40 +52,12 @@ unsigned num_classes(const hakmem_profile_header& h) {
   return std::min<unsigned>(h.num_classes, HAKMEM_PROFILE_MAX_CLASSES);
 }
 
-// Rates: per second since start/reset, or since the previous snapshot (watch).
-class Rates {
- public:
-  Rates(const Snapshot& s, const Snapshot* prev) : cur_(s.rec), prev_(prev ? &prev->rec : nullptr) {
-    if (prev_ && prev_->header.reset_time_ns == cur_.header.reset_time_ns) {
-      seconds_ = since_ns(cur_.header.updated_time_ns, prev_->header.updated_time_ns) / 1e9;
-    } else {
-      prev_ = nullptr;  // no previous view, or a reset in between: average since the reset
-      seconds_ = counted_seconds(cur_.header);
-    }
-  }
-  double of(std::uint64_t now, std::uint64_t before) const {
-    if (seconds_ <= 0) return NAN;
-    double delta =
-        prev_ ? (now > before ? static_cast<double>(now - before) : 0.0) : static_cast<double>(now);
-    return delta / seconds_;
-  }
-  double counter(std::uint64_t Counters::*m) const {
-    return of(cur_.data.counters.*m, prev_ ? prev_->data.counters.*m : 0);
-  }
-  bool windowed() const { return prev_ != nullptr; }
-
- private:
-  const hakmem_profile_record& cur_;
-  const hakmem_profile_record* prev_;
-  double seconds_ = 0;
-};
-
 }  // namespace
 
 std::string render_table(const Snapshot& s, const Snapshot* prev) {
   const hakmem_profile_header& h = s.rec.header;
   const Counters& c = s.rec.data.counters;
-  Rates rates(s, prev);
+  Rates rates(h, prev ? &prev->rec.header : nullptr);
   std::string out;
   auto line = [&](const std::string& l) { out += l + '\n'; };
 
@@ -183,31 +79,46 @@ std::string render_table(const Snapshot& s, const Snapshot* prev) {
   line("");
 
   auto row = [&](const std::string& label, std::uint64_t Counters::*m, const std::string& note) {
-    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, grp(c.*m), rate_str(rates.counter(m)),
+    std::uint64_t before = prev ? prev->rec.data.counters.*m : 0;
+    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, grp(c.*m), rate_str(rates.of(c.*m, before)),
                      note));
   };
   auto vrow = [&](const std::string& label, const std::string& value, const std::string& note) {
     line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, value, "", note));
   };
 
+  // Each call is counted once, under the entry point the program called.
   line(fmt::format("{:<28}{:>16}{:>14}", "Calls", "total", "rate/s"));
-  row("malloc (small)", &Counters::malloc_calls, "incl. new and small calloc/realloc/aligned");
-  row("free (small)", &Counters::free_calls, "incl. delete");
+  row("malloc", &Counters::malloc_calls, "any size");
+  row("free", &Counters::free_calls, "any size");
   row("calloc", &Counters::calloc_calls, "");
   row("realloc", &Counters::realloc_calls, "");
-  row("aligned (> 16)", &Counters::aligned_calls, "");
+  row("aligned", &Counters::aligned_calls, "posix_memalign, aligned_alloc, memalign, valloc");
+  row("new", &Counters::new_calls, "every form");
+  row("delete", &Counters::delete_calls, "every form");
+  line("Bytes");
+  row("requested", &Counters::bytes_requested,
+      bytes(static_cast<double>(c.bytes_requested)) + "; not malloc/new <= 32 KiB");
+  row("served", &Counters::bytes_served,
+      c.bytes_requested
+          ? fmt::format("{}; {:.3f} per byte requested", bytes(static_cast<double>(c.bytes_served)),
+                        static_cast<double>(c.bytes_served) /
+                            static_cast<double>(c.bytes_requested))
+          : "");
   line("Thread cache");
+  row("objects handed out", &Counters::cache_allocs, "<= 32 KiB, every entry point");
+  row("objects taken back", &Counters::cache_frees, "");
   row("refills", &Counters::refills,
       c.refills
-          ? fmt::format("1 per {:.1f} mallocs; hit ratio {}",
-                        static_cast<double>(c.malloc_calls) / static_cast<double>(c.refills),
-                        pct(static_cast<double>(c.malloc_calls) - static_cast<double>(c.refills),
-                            static_cast<double>(c.malloc_calls)))
+          ? fmt::format("1 per {:.1f} objects; hit ratio {}",
+                        static_cast<double>(c.cache_allocs) / static_cast<double>(c.refills),
+                        pct(static_cast<double>(c.cache_allocs) - static_cast<double>(c.refills),
+                            static_cast<double>(c.cache_allocs)))
           : "");
   row("flushes", &Counters::flushes,
-      c.flushes ? fmt::format("free hit ratio {}", pct(static_cast<double>(c.free_calls) -
+      c.flushes ? fmt::format("free hit ratio {}", pct(static_cast<double>(c.cache_frees) -
                                                            static_cast<double>(c.flushes),
-                                                       static_cast<double>(c.free_calls)))
+                                                       static_cast<double>(c.cache_frees)))
                 : "");
   row("remote frees", &Counters::remote_frees,
       c.remote_batches
@@ -297,6 +208,10 @@ std::string render_table(const Snapshot& s, const Snapshot* prev) {
     ++shown;
   }
   if (shown == 0) line("  (no refills or flushes yet)");
+  if (s.vfs) {
+    line("");
+    out += render_vfs_table(*s.vfs, prev && prev->vfs ? &*prev->vfs : nullptr);
+  }
   return out;
 }
 
@@ -331,11 +246,13 @@ nlohmann::ordered_json to_json(const Snapshot& s) {
   };
   j["derived"] = {
       {"thread_cache_hit_ratio",
-       ratio(static_cast<double>(c.malloc_calls) - static_cast<double>(c.refills),
-             static_cast<double>(c.malloc_calls))},
+       ratio(static_cast<double>(c.cache_allocs) - static_cast<double>(c.refills),
+             static_cast<double>(c.cache_allocs))},
       {"free_cache_hit_ratio",
-       ratio(static_cast<double>(c.free_calls) - static_cast<double>(c.flushes),
-             static_cast<double>(c.free_calls))},
+       ratio(static_cast<double>(c.cache_frees) - static_cast<double>(c.flushes),
+             static_cast<double>(c.cache_frees))},
+      {"bytes_served_per_requested",
+       ratio(static_cast<double>(c.bytes_served), static_cast<double>(c.bytes_requested))},
       {"large_cache_hit_ratio",
        ratio(static_cast<double>(c.large_cache_hits),
              static_cast<double>(c.large_cache_hits + c.large_cache_misses))},
@@ -371,42 +288,9 @@ nlohmann::ordered_json to_json(const Snapshot& s) {
          {"buckets", std::vector<std::uint64_t>(hg.buckets, hg.buckets + HAKMEM_PROFILE_BUCKETS)}});
   }
   j["latency"] = hists;
+  j["vfs"] = s.vfs ? vfs_to_json(*s.vfs) : json(nullptr);
   return j;
 }
-
-namespace {
-
-std::string label_escape(const std::string& v) {
-  std::string out;
-  for (char ch : v) {
-    if (ch == '\\')
-      out += "\\\\";
-    else if (ch == '"')
-      out += "\\\"";
-    else if (ch == '\n')
-      out += "\\n";
-    else
-      out += ch;
-  }
-  return out;
-}
-
-void metric_head(std::string& out, const std::string& name, const char* type,
-                 const std::string& help) {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
-
-// Unix time in seconds with millisecond precision.
-std::string unix_s(std::uint64_t ns) {
-  return fmt::format("{}.{:03d}", ns / 1000000000ull, ns / 1000000ull % 1000);
-}
-
-std::string num(double v) {
-  if (v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
-  return fmt::format("{:.9g}", v);
-}
-
-}  // namespace
 
 std::string to_prometheus(const Snapshot& s) {
   const hakmem_profile_header& h = s.rec.header;
@@ -491,12 +375,13 @@ std::string to_prometheus(const Snapshot& s) {
                        label_escape(safe_name(hg.name, sizeof(hg.name))),
                        num(static_cast<double>(hg.max_ns) / 1e9));
   }
+  if (s.vfs) out += vfs_to_prometheus(*s.vfs);
   return out;
 }
 
 std::string render_list_header() {
   return fmt::format("{:>8}  {:<8}  {:<16}{:>12}  {:>16}{:>16}  {}\n", "PID", "STATE", "COMM",
-                     "UPTIME", "UPDATED", "MALLOC CALLS", "RECORD");
+                     "UPTIME", "UPDATED", "MALLOC CALLS", "RECORD (+ VFS POOL)");
 }
 
 std::string render_list_row(const Snapshot& s) {
@@ -505,7 +390,8 @@ std::string render_list_row(const Snapshot& s) {
                      liveness_name(s.liveness), safe_name(h.comm, sizeof(h.comm)),
                      uptime(since_ns(h.updated_time_ns, h.start_time_ns)),
                      dur(since_ns(s.read_time_ns, h.updated_time_ns)) + " ago",
-                     grp(s.rec.data.counters.malloc_calls), s.path);
+                     grp(s.rec.data.counters.malloc_calls),
+                     s.path + (s.vfs ? " (+ .vfs)" : ""));
 }
 
 }  // namespace hakstat

@@ -38,6 +38,9 @@ struct ThreadHeap {
   std::uint64_t last_purge_ns;           // decay clock of heap_purge
   std::uint32_t owned_count;             // SuperSlabs owned
   Slab* partial[kNumClasses];            // slabs with free objects; head is the current one
+  // Slabs carved per class (saturating): a class that has filled pool_dense_threshold()
+  // slabs allocates in bulk, and its next slabs come from dense (huge-page) SuperSlabs.
+  std::uint16_t class_slabs[kNumClasses];
   SuperSlab* owned;                      // owned SuperSlabs, ones with free units first
   std::atomic<bool> remote_pending;      // some owned SuperSlab has remote_pending bits
   ThreadHeap* next_live;                 // registry of live heaps (stats)
@@ -82,6 +85,9 @@ std::uint64_t heaps_created();
 std::uint64_t heaps_exited();
 struct LockStats;
 const LockStats& heap_lock_stats();
+// Every thread heap's own lock summed into *out (stored, not added), live heaps and exited
+// ones alike: exiting threads fold theirs in, so the totals never decrease.
+void heap_locks_total(LockStats* out);
 
 // Publishes the fast counters of h into h->counters.published (owner only).
 void heap_publish(ThreadHeap* h);

@@ -23,6 +23,7 @@ Lock g_heap_lock("heap_registry");
 ThreadHeap* g_live = nullptr;
 ThreadHeap* g_free_heaps = nullptr;
 HeapCounters g_exited;
+LockStats g_exited_heap_locks;  // heap locks of exited threads (guarded by g_heap_lock)
 std::atomic<std::uint64_t> g_created{0};
 std::atomic<std::uint64_t> g_exited_count{0};
 pthread_key_t g_exit_key;
@@ -61,6 +62,7 @@ void reset_heap(ThreadHeap* h) {
     slot += class_bin_capacity(c);
     b.limit = &h->slots[slot];
     h->partial[c] = nullptr;
+    h->class_slabs[c] = 0;
   }
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   h->owned = nullptr;
@@ -129,7 +131,13 @@ ThreadHeap* heap_current() {
 }
 
 void heap_publish(ThreadHeap* h) {
-  const auto* src = reinterpret_cast<const std::uint64_t*>(&h->cache.counters);
+  FastCounters& f = h->cache.counters;
+  // Entry points count a rejected free of a small object as if it had pushed; plain free
+  // counts none: adding rejected_frees takes the former back and counts the latter, a
+  // rejected free call being a free call all the same.
+  f.plain_pops = f.malloc_calls - f.wrapped_pops - f.new_fast;
+  f.plain_pushes = f.free_calls - f.wrapped_pushes - f.delete_fast + f.rejected_frees;
+  const auto* src = reinterpret_cast<const std::uint64_t*>(&f);
   for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
     h->counters.published[i].store(src[i], std::memory_order_relaxed);
   }
@@ -203,6 +211,7 @@ void heap_thread_exit(ThreadHeap* h) {
   h->lock.unlock();
   LockGuard g(g_heap_lock);
   fold_into_exited(h);
+  h->lock.drain_stats_into(g_exited_heap_locks);  // the heap is reused from zero
   if (h->prev_live) h->prev_live->next_live = h->next_live; else g_live = h->next_live;
   if (h->next_live) h->next_live->prev_live = h->prev_live;
   h->live = false;
@@ -219,6 +228,23 @@ const HeapCounters& heap_exited_totals() { return g_exited; }
 std::uint64_t heaps_created() { return g_created.load(std::memory_order_relaxed); }
 std::uint64_t heaps_exited() { return g_exited_count.load(std::memory_order_relaxed); }
 const LockStats& heap_lock_stats() { return g_heap_lock.stats(); }
+
+void heap_locks_total(LockStats* out) {
+  auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  LockGuard g(g_heap_lock);
+  std::uint64_t acq = ld(g_exited_heap_locks.acquisitions);
+  std::uint64_t contended = ld(g_exited_heap_locks.contended);
+  std::uint64_t wait = ld(g_exited_heap_locks.wait_ns);
+  for (const ThreadHeap* h = g_live; h; h = h->next_live) {
+    const LockStats& s = h->lock.stats();
+    acq += ld(s.acquisitions);
+    contended += ld(s.contended);
+    wait += ld(s.wait_ns);
+  }
+  out->acquisitions.store(acq, std::memory_order_relaxed);
+  out->contended.store(contended, std::memory_order_relaxed);
+  out->wait_ns.store(wait, std::memory_order_relaxed);
+}
 
 void heap_fork_prepare() { g_heap_lock.lock(); }
 void heap_fork_parent() { g_heap_lock.unlock(); }

@@ -44,7 +44,8 @@ bool object_on_pages(const Slab* s, std::uint32_t i, std::uint64_t pages) {
 }
 
 // Purges the pages of s on which every object is free; parks those objects. Returns bytes.
-std::size_t slab_purge_pages(SuperSlab* ss, Slab* s) {
+std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
+  if (ss->hugetlb) return 0;  // only whole 2 MiB pages can go back (see pool_purge)
   slab_collect_remote(s);
   std::uint32_t per_page = static_cast<std::uint32_t>(kPage / s->obj_size);
   std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
@@ -75,6 +76,10 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s) {
     }
     if (all_free) newly |= std::uint64_t{1} << pg;
   }
+  // Two passes: pages all-free now and at the last pass go; the others wait for the next.
+  std::uint64_t due = force ? newly : newly & s->purge_candidates;
+  s->purge_candidates = newly & ~due;
+  newly = due;
   if (!newly) return 0;
   std::size_t released = 0;
   for (std::uint64_t m = newly; m;) {
@@ -134,9 +139,9 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
     for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
       Slab* s = &ss->slabs[u];
       if (s->state == SlabState::kUnused || s->first_unit != u) continue;
-      released += slab_purge_pages(ss, s);
+      released += slab_purge_pages(ss, s, force);
     }
-    released += superslab_purge_free_units(ss);
+    released += superslab_purge_free_units(ss, force);
   }
   return released;
 }

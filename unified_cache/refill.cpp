@@ -25,8 +25,22 @@ std::uint32_t slab_collect_remote(Slab* s) {
   return n;
 }
 
+static void add_slow_path_faults(ThreadHeap* h, std::uint64_t n) {
+  auto& f = h->counters.slow_path_faults;
+  f.store(f.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// Sparse SuperSlabs: pre-faults the pages the refill is about to hand out. Each page
+// populated here is one fault (the pages of a sparse slab are fresh or were purged); they
+// are counted without a getrusage call, which would cost more than the populate itself.
+static void slab_populate_for_bump(ThreadHeap* h, Slab* s) {
+  SuperSlab* ss = superslab_of(s);
+  if (ss->dense || os::policy().populate == os::PopulatePolicy::kNever) return;
+  add_slow_path_faults(h, superslab_populate_slab(ss, s, s->bump) / os::kPageSize);
+}
+
 // Moves up to `want` objects of slab s into out[]; marks the objects as bin residents.
-static std::uint32_t slab_take(Slab* s, void** out, std::uint32_t want) {
+static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t want) {
   std::uint32_t n = 0;
   if (!s->local_free) slab_collect_remote(s);
   if (!s->local_free && s->bump >= s->limit && s->purged_pages) slab_unpark(superslab_of(s), s);
@@ -42,6 +56,7 @@ static std::uint32_t slab_take(Slab* s, void** out, std::uint32_t want) {
     for (std::uint32_t i = 0; i < k; ++i) out[n + i] = s->bump + std::size_t{k - 1 - i} * s->obj_size;
     s->bump += std::size_t{k} * s->obj_size;
     n += k;
+    slab_populate_for_bump(h, s);
   }
   s->used += n;
   return n;
@@ -52,17 +67,39 @@ static bool slab_has_free(const Slab* s) {
          s->remote_free.load(std::memory_order_relaxed) != nullptr;
 }
 
-// A new slab for cls: notifications, owned SuperSlabs, orphans, then the pool.
+static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate) {
+  // A dense SuperSlab's units are re-populated here after a purge took them back.
+  std::uint32_t was_populated = ss->populated_units;
+  Slab* s = superslab_carve_slab(ss, cls, kClassSize[cls], populate);
+  if (!s) return nullptr;
+  if (ss->populated_units != was_populated) {
+    add_slow_path_faults(h, std::uint64_t{s->units} * kUnitSize / os::kPageSize);
+  }
+  for (unsigned u = s->first_unit; u < s->first_unit + s->units; ++u) {
+    ss->geometry[u].owner_tag = bin_offset(cls);
+  }
+  if (h->class_slabs[cls] != 0xffff) ++h->class_slabs[cls];
+  partial_push(h, s);
+  return s;
+}
+
+// A new slab for cls: notifications, owned SuperSlabs, orphans, then the pool. A class
+// that has filled a few slabs (pool_dense_threshold) is a bulk class: it takes units of
+// dense SuperSlabs only, so its memory comes whole-populated (one huge-page fault per
+// 2 MiB); the first slabs of every class go to sparse SuperSlabs, populated page by page.
 static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
   heap_process_notifications(h);
   if (h->partial[cls]) return h->partial[cls];
-  std::uint32_t size = kClassSize[cls];
   bool populate = os::policy().populate != os::PopulatePolicy::kNever;
-  for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
-    if (ss->free_units == 0) break;  // SuperSlabs with free units are kept in front
-    if (Slab* s = superslab_carve_slab(ss, cls, size, populate)) {
-      partial_push(h, s);
-      return s;
+  bool want_dense = h->class_slabs[cls] >= pool_dense_threshold();
+  // Free units of a dense SuperSlab cost neither faults nor extra memory: take them first.
+  for (int pass = 0; pass < 2; ++pass) {
+    bool dense_pass = pass == 0;
+    if (!dense_pass && want_dense) break;
+    for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+      if (ss->free_units == 0) break;  // SuperSlabs with free units are kept in front
+      if (ss->dense != dense_pass) continue;
+      if (Slab* s = carve_for(h, ss, cls, populate)) return s;
     }
   }
   while (SuperSlab* orphan = pool_orphan_pop()) {
@@ -70,18 +107,18 @@ static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
     if (h->partial[cls]) return h->partial[cls];
     // Adoption may have found it empty and handed it to the pool: it is not ours then.
     if (orphan->owner.load(std::memory_order_relaxed) != h) continue;
-    if (Slab* s = superslab_carve_slab(orphan, cls, size, populate)) {
-      partial_push(h, s);
-      return s;
-    }
+    if (want_dense && !orphan->dense) continue;
+    if (Slab* s = carve_for(h, orphan, cls, populate)) return s;
   }
-  SuperSlab* ss = pool_acquire(kChunkSmall, h->owned_count >= pool_dense_threshold());
+  // Only a new SuperSlab can fault much (a whole populate, or a header on fresh memory):
+  // faults are measured around that, not around every refill (getrusage is a syscall).
+  std::uint64_t faults_before = os::minor_faults();
+  SuperSlab* ss = pool_acquire(kChunkSmall, want_dense);
+  if (ss) superslab_init_small(ss, h);
+  add_slow_path_faults(h, os::minor_faults() - faults_before);
   if (!ss) return nullptr;
-  superslab_init_small(ss, h);
   owned_push_front(h, ss);
-  Slab* s = superslab_carve_slab(ss, cls, size, populate);
-  if (s) partial_push(h, s);
-  return s;
+  return carve_for(h, ss, cls, populate);
 }
 
 void* cache_refill_pop(unsigned cls) {
@@ -94,21 +131,15 @@ void* cache_refill_pop(unsigned cls) {
   LockGuard guard(h->lock);
   heap_maybe_purge(h);
   Bin& b = h->cache.bins[cls];
-  std::uint32_t want = static_cast<std::uint32_t>(b.limit - b.base) / 2;
+  std::uint32_t want = class_refill_batch(cls);
   std::uint32_t got = static_cast<std::uint32_t>(b.top - b.base);  // 0 unless re-entered
   while (got < want) {
     Slab* s = h->partial[cls];
     if (!s) {
-      // Only here can a refill fault (new slabs are populated, SuperSlabs acquired): measure
-      // faults around it rather than around every refill (getrusage is a syscall).
-      std::uint64_t faults_before = os::minor_faults();
       s = heap_new_slab(h, cls);
-      auto& f = h->counters.slow_path_faults;
-      f.store(f.load(std::memory_order_relaxed) + (os::minor_faults() - faults_before),
-              std::memory_order_relaxed);
       if (!s) break;
     }
-    got += slab_take(s, b.base + got, want - got);
+    got += slab_take(h, s, b.base + got, want - got);
     if (!slab_has_free(s)) {
       partial_remove(h, s);
       s->state = SlabState::kFull;

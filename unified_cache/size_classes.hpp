@@ -40,6 +40,17 @@ constexpr std::uint32_t class_bin_capacity(unsigned cls) {
   if (s <= 16384) return 16;
   return 8;
 }
+
+// Objects one refill moves into an empty bin: half the bin, but at most about 16 KiB of
+// objects (at least 2). Refill writes a tag into every object it hands over, so the batch
+// is memory the process touches: a program that asks for one 1 KiB object should not get
+// 64 KiB resident.
+constexpr std::uint32_t class_refill_batch(unsigned cls) {
+  std::uint32_t half = class_bin_capacity(cls) / 2;
+  std::uint32_t by_bytes = 16384 / kClassSize[cls];
+  if (by_bytes < 2) by_bytes = 2;
+  return half < by_bytes ? half : by_bytes;
+}
 inline constexpr std::uint32_t kTotalBinSlots = [] {
   std::uint32_t t = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) t += class_bin_capacity(c);

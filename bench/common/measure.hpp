@@ -18,6 +18,13 @@ inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Minor + major page faults of the calling thread so far.
+inline uint64_t thread_faults() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return static_cast<uint64_t>(ru.ru_minflt) + static_cast<uint64_t>(ru.ru_majflt);
+}
+
 // Minor + major page faults of the whole process (all threads) so far.
 inline uint64_t process_faults() {
   rusage ru{};

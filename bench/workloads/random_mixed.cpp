@@ -2,6 +2,7 @@
 // iteration picks a random slot and frees its object if occupied, otherwise mallocs one of a
 // random size in [--min-size, --max-size] and writes it. One iteration = one op.
 // --threads N runs N independent threads (no sharing), ops are summed over threads.
+// steady_faults_per_1m counts only the second half of each thread's iterations.
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -20,6 +21,7 @@ struct ThreadOut {
   uint64_t checksum = 0;
   uint64_t bad = 0;
   uint64_t ops = 0;
+  uint64_t steady_faults = 0;  // faults of this thread during the second half (warm heap)
 };
 
 void run_thread(unsigned id, size_t nslots, uint64_t iterations, const hakbench::SizeOptions& so,
@@ -28,7 +30,9 @@ void run_thread(unsigned id, size_t nslots, uint64_t iterations, const hakbench:
   const auto mode = so.mode();
   std::vector<Slot> slots(nslots);
   uint64_t sum = 0, bad = 0;
+  uint64_t faults_at_half = 0;
   for (uint64_t i = 0; i < iterations; ++i) {
+    if (i == iterations / 2) faults_at_half = hakbench::thread_faults();
     Slot& s = slots[rng.below(nslots)];
     if (s.ptr != nullptr) {
       sum += hakbench::verify(s.ptr, s.size, s.tag, bad, mode);
@@ -42,13 +46,14 @@ void run_thread(unsigned id, size_t nslots, uint64_t iterations, const hakbench:
       hakbench::touch(s.ptr, s.size, s.tag, mode);
     }
   }
+  const uint64_t steady_faults = hakbench::thread_faults() - faults_at_half;
   // Drain: freeing the survivors is part of the run, but not counted as ops.
   for (Slot& s : slots) {
     if (s.ptr == nullptr) continue;
     sum += hakbench::verify(s.ptr, s.size, s.tag, bad, mode);
     std::free(s.ptr);
   }
-  out = ThreadOut{sum, bad, iterations};
+  out = ThreadOut{sum, bad, iterations, steady_faults};
 }
 
 }  // namespace
@@ -86,7 +91,9 @@ int main(int argc, char** argv) {
   r.workload = "random_mixed";
   r.threads = threads;
   r.set_phase(phase);
+  uint64_t steady_faults = 0;
   for (const auto& o : outs) {
+    steady_faults += o.steady_faults;
     r.ops += o.ops;
     r.checksum += o.checksum;
     r.corrupt += o.bad;
@@ -94,5 +101,8 @@ int main(int argc, char** argv) {
   r.add("min_size", uint64_t{so.min_size});
   r.add("max_size", uint64_t{so.max_size});
   r.add("slots", uint64_t{slots});
+  // Steady state: faults in the second half of the iterations (the heap is warm by then),
+  // per million of those iterations.
+  r.add("steady_faults_per_1m", 1e6 * double(steady_faults) / (double(r.ops) / 2.0));
   return hakbench::print_result(r);
 }

@@ -66,14 +66,32 @@ HAKMEM_API int hak_option_set(const char* name, long value);    /* 0 on success,
 /* Writes every option, its value and where it came from to stderr. */
 HAKMEM_API void hak_options_print(void);
 
-/* ---- Statistics (process-wide totals) ----------------------------------------- */
+/* ---- Statistics (process-wide totals) -----------------------------------------
+ * The same counters as the live profile record (include/hakmem/profile_record.h, where
+ * each is defined precisely), totalled since the process started; never reset. */
+#define HAKMEM_STATS_MAX_LOCKS 16
+#define HAKMEM_STATS_LOCK_NAME_LEN 24
+
+/* One internal lock: acquisitions, contended acquisitions and time spent waiting in them,
+ * kept apart (an idle waiter and a contended lock look alike in a futex trace). */
+typedef struct hakmem_lock_stats {
+  char name[HAKMEM_STATS_LOCK_NAME_LEN]; /* superslab_pool, heap_registry, span, large,
+                                            thread_heaps (every thread heap's lock) */
+  uint64_t acquisitions;
+  uint64_t contended;
+  uint64_t wait_ns;
+} hakmem_lock_stats;
+
 typedef struct hakmem_stats {
   uint64_t version;             /* HAKMEM_STATS_VERSION */
-  uint64_t malloc_calls;        /* calls of each entry point; folded from thread caches */
+  /* Calls per entry point, disjoint: malloc does not include new, calloc, realloc or the
+   * aligned calls; free does not include delete or realloc's release of the old block.
+   * Frees and deletes count every call with a non-null pointer, rejected ones too. */
+  uint64_t malloc_calls;
   uint64_t free_calls;
   uint64_t calloc_calls;
   uint64_t realloc_calls;
-  uint64_t aligned_calls;
+  uint64_t aligned_calls;       /* posix_memalign, aligned_alloc, memalign, valloc, pvalloc */
   uint64_t refills;             /* thread-cache refills from slabs */
   uint64_t flushes;             /* thread-cache flushes to slabs */
   uint64_t remote_frees;        /* objects freed to a slab owned by another thread */
@@ -96,17 +114,39 @@ typedef struct hakmem_stats {
   uint64_t page_faults_slow_path; /* minor faults observed across slow paths (getrusage) */
   uint64_t threads_created;     /* thread heaps created */
   uint64_t threads_exited;
-  uint64_t lock_acquisitions;   /* internal locks */
+  uint64_t lock_acquisitions;   /* internal locks, all summed (each one: locks[] below) */
   uint64_t lock_contended;
   uint64_t lock_wait_ns;
+  /* Version 2. */
+  uint64_t new_calls;           /* operator new, every form */
+  uint64_t delete_calls;        /* operator delete, every form, non-null pointer */
+  uint64_t cache_allocs;        /* small objects handed out by thread caches (all entry points) */
+  uint64_t cache_frees;         /* small objects taken back into thread caches */
+  uint64_t bytes_requested;     /* see profile_record.h: not malloc / new of <= 32 KiB */
+  uint64_t bytes_served;
+  uint32_t num_locks;           /* entries used in locks[] */
+  uint32_t reserved;
+  hakmem_lock_stats locks[HAKMEM_STATS_MAX_LOCKS];
 } hakmem_stats;
 
-#define HAKMEM_STATS_VERSION 1
+/* 2: new/delete and cache counts, bytes, per-lock statistics (the struct grew: rebuild
+ * callers against this header). */
+#define HAKMEM_STATS_VERSION 2
 
 /* Fills *out with current totals. Returns 0. */
 HAKMEM_API int hakmem_stats_get(hakmem_stats* out);
 /* Writes a human-readable summary to stderr (also done at exit when HAKMEM_STATS=1). */
 HAKMEM_API void hakmem_stats_print(void);
+
+/* ---- Live profile record (HAKMEM_PROFILE=1) -----------------------------------------
+ * The path of this process's record (/dev/shm/hakmem-<pid> unless HAKMEM_PROFILE_PATH
+ * says otherwise), or NULL when the process publishes none. Programs that publish counters
+ * of their own beside it (vfsd: "<path>.vfs") derive their file name from it. */
+HAKMEM_API const char* hakmem_profile_path(void);
+/* A child of fork() that carries on without exec (a daemon) is not profiled: the record
+ * it inherited is its parent's. This gives it a record of its own, when HAKMEM_PROFILE=1.
+ * Returns 0 if the process publishes a record now, -1 if not. */
+HAKMEM_API int hakmem_profile_restart(void);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,18 @@
  *    acknowledges it at its next refresh by setting reset_ack = reset_request, and from then
  *    on publishes counters relative to the totals at that moment. In-process totals
  *    (hakmem_stats_get) are never reset.
+ *
+ * Calls per entry point are disjoint: each call is counted once, under the entry point the
+ * program called (malloc_calls does not include new, calloc, realloc or aligned calls), and
+ * cache_allocs / cache_frees count the thread caches' work for all of them together.
+ *
+ * Versions: 1 first release. 2 added new_calls, delete_calls, cache_allocs, cache_frees,
+ * bytes_requested, bytes_served, and made malloc_calls / free_calls / aligned_calls per
+ * entry point (in version 1 malloc_calls counted every small object the thread caches
+ * handed out, new and calloc included).
+ *
+ * A process that also runs a VFS pool (vfsd) publishes a second record beside this one:
+ * include/hakmem/vfs_profile_record.h.
  */
 #ifndef HAKMEM_PROFILE_RECORD_H
 #define HAKMEM_PROFILE_RECORD_H
@@ -28,7 +40,7 @@ extern "C" {
 
 /* "HAKMPROF" in memory order on a little-endian machine. */
 #define HAKMEM_PROFILE_MAGIC 0x464f52504d4b4148ull
-#define HAKMEM_PROFILE_VERSION 1u
+#define HAKMEM_PROFILE_VERSION 2u
 
 #define HAKMEM_PROFILE_MAX_CLASSES 96   /* size-class table capacity (num_classes used) */
 #define HAKMEM_PROFILE_MAX_LOCKS 16     /* internal locks (num_locks used) */
@@ -69,12 +81,33 @@ typedef struct hakmem_profile_header {
 /* The scalar counters, in layout order: X(name, kind, help) with kind 'c' (counter) or
  * 'g' (gauge). Appending a field changes the layout: bump HAKMEM_PROFILE_VERSION. */
 #define HAKMEM_PROFILE_COUNTERS(X)                                                          \
-  X(malloc_calls, 'c', "small allocations served by the thread cache (malloc, new, and "    \
-                       "small calloc/realloc/aligned requests)")                             \
-  X(free_calls, 'c', "small objects freed into the thread cache (free, delete)")           \
-  X(calloc_calls, 'c', "calloc calls")                                                      \
-  X(realloc_calls, 'c', "realloc calls")                                                    \
-  X(aligned_calls, 'c', "aligned allocation calls with alignment > 16")                     \
+  X(malloc_calls, 'c', "malloc calls that returned memory, any size (also __libc_malloc, "  \
+                       "hak_malloc); operator new, calloc, realloc and the aligned calls "  \
+                       "are not included: they have rows of their own")                     \
+  X(free_calls, 'c', "free calls with a non-null pointer, any size, rejected ones included " \
+                     "(also cfree, __libc_free, free_sized, hak_free); not operator "       \
+                     "delete, nor the old block a realloc releases")                        \
+  X(calloc_calls, 'c', "calloc calls that returned memory")                                 \
+  X(realloc_calls, 'c', "realloc and reallocarray calls")                                   \
+  X(aligned_calls, 'c', "posix_memalign, aligned_alloc, memalign, valloc and pvalloc calls " \
+                        "that returned memory")                                             \
+  X(new_calls, 'c', "operator new calls of every form (array, nothrow, aligned) that "      \
+                    "returned memory")                                                      \
+  X(delete_calls, 'c', "operator delete calls of every form with a non-null pointer, "      \
+                       "rejected ones included")                                            \
+  X(cache_allocs, 'c', "small objects (<= 32 KiB) handed out by the thread caches, for "    \
+                       "every entry point")                                                 \
+  X(cache_frees, 'c', "small objects taken back into the thread caches, from every entry "  \
+                      "point")                                                              \
+  X(bytes_requested, 'c', "bytes asked for by every allocation beyond the slab classes "    \
+                          "(> 32 KiB, hak_block_alloc included) and by every small one "    \
+                          "made through calloc, realloc, an aligned call or aligned new; "  \
+                          "not the small ones of the two inline fast paths, malloc and "    \
+                          "new of <= 32 KiB (it would cost them an add), nor a realloc "    \
+                          "that keeps its block")                                           \
+  X(bytes_served, 'c', "usable bytes handed out for the allocations bytes_requested "       \
+                       "counts: the size class of a small object, the page-rounded "        \
+                       "length of a span, the mapping of a huge block past its start")      \
   X(refills, 'c', "thread-cache refills from slabs")                                        \
   X(flushes, 'c', "thread-cache flushes to slabs")                                          \
   X(remote_frees, 'c', "objects freed to a slab owned by another thread")                   \
@@ -112,7 +145,10 @@ typedef struct hakmem_profile_counters {
 } hakmem_profile_counters;
 
 /* One internal lock. Acquisitions, contended acquisitions (the fast compare-and-swap
- * failed) and time spent waiting in contended acquisitions are kept separately. */
+ * failed) and time spent waiting in contended acquisitions are kept separately. The
+ * allocator's locks: superslab_pool (SuperSlab reserve and orphans), heap_registry (the
+ * list of thread heaps), span (medium blocks), large (huge-block cache), and thread_heaps:
+ * every thread heap's own lock summed, live and exited threads alike. */
 typedef struct hakmem_profile_lock {
   char name[HAKMEM_PROFILE_NAME_LEN];
   uint64_t acquisitions;
@@ -153,8 +189,8 @@ typedef struct hakmem_profile_record {
 static_assert(sizeof(hakmem_profile_header) == 160, "profile header layout changed");
 static_assert(sizeof(hakmem_profile_lock) == 56, "profile lock layout changed");
 static_assert(sizeof(hakmem_profile_histogram) == 312, "profile histogram layout changed");
-static_assert(sizeof(hakmem_profile_counters) == 34 * 8, "counters changed: bump the version");
-static_assert(sizeof(hakmem_profile_record) == 5744, "record layout changed: bump the version");
+static_assert(sizeof(hakmem_profile_counters) == 40 * 8, "counters changed: bump the version");
+static_assert(sizeof(hakmem_profile_record) == 5792, "record layout changed: bump the version");
 #endif
 
 #endif /* HAKMEM_PROFILE_RECORD_H */

@@ -137,9 +137,9 @@ inline std::vector<std::size_t> impossible_sizes() {
           std::size_t{1} << 48};
 }
 
-// A field of /proc/self/status in KiB (e.g. "VmRSS"), or -1.
-inline long status_kib(const char* field) {
-  std::ifstream f("/proc/self/status");
+// The number after "field:" in a /proc file of "Name: value" lines, or -1.
+inline long proc_field(const char* path, const char* field) {
+  std::ifstream f(path);
   std::string line;
   std::size_t n = std::strlen(field);
   while (std::getline(f, line))
@@ -147,6 +147,9 @@ inline long status_kib(const char* field) {
       return std::strtol(line.c_str() + n + 1, nullptr, 10);
   return -1;
 }
+
+// A field of /proc/self/status in KiB (e.g. "VmRSS"), or -1.
+inline long status_kib(const char* field) { return proc_field("/proc/self/status", field); }
 
 // Number of mappings (VMAs) of this process.
 inline long count_maps() {

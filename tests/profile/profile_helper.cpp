@@ -10,6 +10,12 @@
 //   realloc N SIZE      malloc(SIZE), realloc to 2*SIZE, free; N times (N reallocs)
 //   aligned N AL SIZE   aligned_alloc(AL, SIZE) + free, N times
 //   large N SIZE        malloc(SIZE) + touch + free, N times (huge objects)
+//   new N SIZE          N operator new of SIZE, kept; the four plain forms in turn
+//                       (new, new[], nothrow new, nothrow new[])
+//   delete              delete every object kept by new, each with its form's delete
+//                       (sized delete for new, unsized for the others)
+//   newaligned N AL SIZE  operator new(SIZE, align AL) + aligned delete, N times
+//   newlarge N SIZE     operator new(SIZE) + sized delete, N times (SIZE beyond 32 KiB)
 //   remote N SIZE       malloc N objects here; a new thread frees them all and exits
 //   fork                fork(); the child exits at once through exit()
 //   quit                exit(0) (atexit handlers and destructors run)
@@ -20,6 +26,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "hakmem/hakmem.h"
 
@@ -28,6 +35,9 @@ namespace {
 constexpr unsigned kMaxKept = 200000;
 void* g_kept[kMaxKept];
 unsigned g_nkept = 0;
+void* g_new_kept[kMaxKept];  // from "new", deleted by "delete"
+std::size_t g_new_size[kMaxKept];
+unsigned g_nnew = 0;
 int (*g_stats_get)(hakmem_stats*) = nullptr;
 
 // Publishes this thread's fast-path counters (they are otherwise published at refill/flush).
@@ -77,6 +87,24 @@ unsigned long arg(char** p) {
 void* must(void* p) {
   if (!p) die("allocation failed");
   return p;
+}
+
+// The form of operator new used for the i-th object of "new", and its matching delete.
+void* new_form(unsigned i, std::size_t size) {
+  switch (i % 4) {
+    case 0: return ::operator new(size);
+    case 1: return ::operator new[](size);
+    case 2: return ::operator new(size, std::nothrow);
+    default: return ::operator new[](size, std::nothrow);
+  }
+}
+void delete_form(unsigned i, void* p, std::size_t size) {
+  switch (i % 4) {
+    case 0: ::operator delete(p, size); break;
+    case 1: ::operator delete[](p); break;
+    case 2: ::operator delete(p, std::nothrow); break;
+    default: ::operator delete[](p, std::nothrow); break;
+  }
 }
 
 struct RemoteJob {
@@ -132,6 +160,31 @@ int main() {
         auto* o = static_cast<char*>(must(std::malloc(size)));
         std::memset(o, 1, size);
         std::free(o);
+      }
+    } else if (!std::strcmp(cmd, "new")) {
+      unsigned long n = arg(&p), size = arg(&p);
+      if (g_nnew + n > kMaxKept) die("too many objects");
+      for (unsigned long i = 0; i < n; ++i) {
+        auto* o = static_cast<char*>(must(new_form(g_nnew, size)));
+        o[0] = 1;
+        g_new_size[g_nnew] = size;
+        g_new_kept[g_nnew++] = o;
+      }
+    } else if (!std::strcmp(cmd, "delete")) {
+      for (unsigned i = 0; i < g_nnew; ++i) delete_form(i, g_new_kept[i], g_new_size[i]);
+      g_nnew = 0;
+    } else if (!std::strcmp(cmd, "newaligned")) {
+      unsigned long n = arg(&p), al = arg(&p), size = arg(&p);
+      if (n > kMaxKept) die("too many objects");
+      static void* objs[kMaxKept];
+      for (unsigned long i = 0; i < n; ++i) objs[i] = ::operator new(size, std::align_val_t(al));
+      for (unsigned long i = 0; i < n; ++i) ::operator delete(objs[i], std::align_val_t(al));
+    } else if (!std::strcmp(cmd, "newlarge")) {
+      unsigned long n = arg(&p), size = arg(&p);
+      for (unsigned long i = 0; i < n; ++i) {
+        auto* o = static_cast<char*>(::operator new(size));
+        std::memset(o, 1, size);
+        ::operator delete(o, size);
       }
     } else if (!std::strcmp(cmd, "remote")) {
       unsigned long n = arg(&p), size = arg(&p);

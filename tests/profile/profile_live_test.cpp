@@ -3,7 +3,7 @@
 // all three formats (show, export --json, export --prometheus), and they are checked against
 // what the program was told to do. Also: reset, watch, list, clean, fork, the default
 // /dev/shm location and mode, profiling off by default, and the CLI's errors (missing pid,
-// newer record version, no permission).
+// newer record version, no permission). new/delete and bytes: profile_entry_test.cpp.
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
@@ -17,6 +17,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <string>
@@ -27,236 +29,11 @@
 #include <nlohmann/json.hpp>
 
 #include "hakmem/profile_record.h"
-
-extern char** environ;
+#include "profile_fixture.hpp"
 
 namespace {
 
-using nlohmann::json;
-
-struct Result {
-  int status = -1;  // exit status, or 128 + signal
-  std::string out;
-  std::string err;
-};
-
-// The environment of this test without any hakmem or preload setting, plus `extra`.
-std::vector<std::string> clean_env(const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string v = *e;
-    if (v.rfind("HAKMEM_", 0) == 0 || v.rfind("LD_PRELOAD=", 0) == 0) continue;
-    env.push_back(v);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
-}
-
-std::vector<char*> cstrs(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (auto& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-// Runs a program to completion, capturing stdout and stderr. run_as_uid >= 0 drops to it.
-Result run(std::vector<std::string> argv, std::vector<std::string> env, int run_as_uid = -1) {
-  int out[2], err[2];
-  EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-  EXPECT_EQ(pipe2(err, O_CLOEXEC), 0);
-  auto av = cstrs(argv);
-  auto ev = cstrs(env);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    if (run_as_uid >= 0) {
-      if (setgid(static_cast<gid_t>(run_as_uid)) != 0 ||
-          setuid(static_cast<uid_t>(run_as_uid)) != 0)
-        _exit(126);
-    }
-    execve(av[0], av.data(), ev.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  Result r;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (poll(fds, 2, 30000) <= 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-// The helper program, driven line by line.
-class Helper {
- public:
-  Helper(const std::vector<std::string>& env_extra) {
-    int in[2], out[2];
-    EXPECT_EQ(pipe2(in, O_CLOEXEC), 0);
-    EXPECT_EQ(pipe2(out, O_CLOEXEC), 0);
-    std::vector<std::string> argv = {PROFILE_HELPER};
-    auto env = clean_env(env_extra);
-    auto av = cstrs(argv);
-    auto ev = cstrs(env);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      execve(av[0], av.data(), ev.data());
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    to_ = in[1];
-    from_ = out[0];
-    EXPECT_EQ(read_line(), "ready");
-  }
-  ~Helper() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    close(to_);
-    close(from_);
-  }
-  pid_t pid() const { return pid_; }
-
-  // Sends a command and waits for "ok".
-  void command(const std::string& cmd) {
-    std::string line = cmd + "\n";
-    ASSERT_EQ(write(to_, line.data(), line.size()), static_cast<ssize_t>(line.size()));
-    ASSERT_EQ(read_line(), "ok") << "command: " << cmd;
-  }
-  // Sends quit and returns the exit status.
-  int quit() {
-    std::string line = "quit\n";
-    EXPECT_EQ(write(to_, line.data(), line.size()), static_cast<ssize_t>(line.size()));
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  std::string read_line() {
-    std::string line;
-    for (;;) {
-      pollfd p{from_, POLLIN, 0};
-      if (poll(&p, 1, 30000) <= 0) return "(timeout)";
-      char c;
-      if (read(from_, &c, 1) != 1) return "(eof) " + line;
-      if (c == '\n') return line;
-      line += c;
-    }
-  }
-  pid_t pid_ = -1;
-  int to_ = -1;
-  int from_ = -1;
-};
-
-std::uint64_t counter(const json& j, const char* name) {
-  if (j["counters"].contains(name)) return j["counters"][name].get<std::uint64_t>();
-  return j["gauges"][name].get<std::uint64_t>();
-}
-
-const json* find_named(const json& arr, const std::string& name) {
-  for (const auto& e : arr) {
-    if (e["name"] == name) return &e;
-  }
-  return nullptr;
-}
-
-std::uint64_t class_field(const json& j, std::uint32_t size, const char* field) {
-  for (const auto& c : j["classes"]) {
-    if (c["size"].get<std::uint32_t>() == size) return c[field].get<std::uint64_t>();
-  }
-  ADD_FAILURE() << "no class of size " << size;
-  return 0;
-}
-
-// "name{labels} value" lines of the Prometheus text format.
-std::map<std::string, double> parse_prometheus(const std::string& text) {
-  std::map<std::string, double> m;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto sp = line.rfind(' ');
-    m[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
-  }
-  return m;
-}
-
-std::string grouped(std::uint64_t v) {
-  std::string d = std::to_string(v), out;
-  for (std::size_t i = 0; i < d.size(); ++i) {
-    if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
-    out += d[i];
-  }
-  return out;
-}
-
-class ProfileLive : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hakmem-profile-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { run({"/bin/rm", "-rf", dir_}, clean_env({})); }
-
-  std::vector<std::string> profiled_env(const std::string& interval_ms = "20") {
-    return {std::string("LD_PRELOAD=") + HAKMEM_SO, "HAKMEM_PROFILE=1",
-            "HAKMEM_PROFILE_PATH=" + dir_, "HAKMEM_PROFILE_INTERVAL_MS=" + interval_ms};
-  }
-  Result stat(std::vector<std::string> args) {
-    std::vector<std::string> argv = {HAKMEM_STAT, "--path", dir_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, clean_env({}));
-  }
-  json export_json(pid_t pid) {
-    Result r = stat({"export", std::to_string(pid), "--json"});
-    EXPECT_EQ(r.status, 0) << r.err;
-    return json::parse(r.out);
-  }
-  // A snapshot taken entirely after everything the helper did so far.
-  json fresh_json(pid_t pid) {
-    json j0 = export_json(pid);
-    std::uint64_t want = j0["update_count"].get<std::uint64_t>() + 2;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (;;) {
-      json j = export_json(pid);
-      if (j["update_count"].get<std::uint64_t>() >= want) return j;
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "the record is not being refreshed";
-        return j;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-
-  std::string dir_;
-};
-
-// Extra allocations the program may make besides those it was told to (none expected).
-constexpr std::uint64_t kSlack = 64;
+using namespace proftest;
 
 TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   Helper h(profiled_env());
@@ -281,6 +58,9 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   std::uint64_t mallocs = counter(j1, "malloc_calls") - counter(j0, "malloc_calls");
   EXPECT_GE(mallocs, kN);
   EXPECT_LE(mallocs, kN + kSlack);
+  EXPECT_EQ(delta(j1, j0, "new_calls"), 0u) << "malloc is not counted as new";
+  EXPECT_GE(delta(j1, j0, "cache_allocs"), kN);
+  EXPECT_LE(delta(j1, j0, "cache_allocs"), kN + kSlack);
   std::uint64_t class_refills = class_field(j1, 48, "refills") - class_field(j0, 48, "refills");
   EXPECT_GE(class_refills, kN / 64) << "a refill brings at most half a bin (64 objects)";
   EXPECT_LE(class_refills, kN / 8);
@@ -289,7 +69,18 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   EXPECT_GE(counter(j1, "superslabs_in_use"), 1u);
   EXPECT_GE(counter(j1, "threads_created"), 1u);
 
-  // Locks: acquisitions, contended and wait time reported separately.
+  // Locks: every internal lock, acquisitions, contended and wait time reported separately.
+  for (const char* name : kLocks) {
+    const json* l = find_named(j1["locks"], name);
+    ASSERT_NE(l, nullptr) << name << " missing: " << j1["locks"].dump();
+    EXPECT_LE((*l)["contended"].get<std::uint64_t>(), (*l)["acquisitions"].get<std::uint64_t>());
+    EXPECT_TRUE(l->contains("wait_ns")) << name;
+  }
+  // Every refill and every flush takes the thread's heap lock.
+  EXPECT_GE(lock_field(j1, "thread_heaps", "acquisitions") -
+                lock_field(j0, "thread_heaps", "acquisitions"),
+            delta(j1, j0, "refills") + delta(j1, j0, "flushes"));
+  EXPECT_GE(lock_field(j1, "thread_heaps", "acquisitions"), counter(j1, "refills"));
   const json* pool = find_named(j1["locks"], "superslab_pool");
   ASSERT_NE(pool, nullptr) << j1["locks"].dump();
   EXPECT_GE((*pool)["acquisitions"].get<std::uint64_t>(), 1u);
@@ -319,6 +110,26 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
             static_cast<double>(class_field(j1, 48, "refills")));
   EXPECT_EQ(m["hakmem_lock_acquisitions_total{lock=\"superslab_pool\"}"],
             static_cast<double>((*pool)["acquisitions"].get<std::uint64_t>()));
+  for (const char* name : kLocks) {
+    std::string label = std::string("{lock=\"") + name + "\"}";
+    ASSERT_TRUE(m.count("hakmem_lock_acquisitions_total" + label)) << name;
+    ASSERT_TRUE(m.count("hakmem_lock_contended_total" + label)) << name;
+    ASSERT_TRUE(m.count("hakmem_lock_wait_seconds_total" + label)) << name;
+    // Each refresh of the record reads the heap registry and the huge-block cache under
+    // their locks: those two move while the program is idle; the others must not.
+    bool publisher_takes_it = !std::strcmp(name, "heap_registry") || !std::strcmp(name, "large");
+    double acq = static_cast<double>(lock_field(j1, name, "acquisitions"));
+    if (publisher_takes_it) {
+      EXPECT_GE(m["hakmem_lock_acquisitions_total" + label], acq) << name;
+    } else {
+      EXPECT_EQ(m["hakmem_lock_acquisitions_total" + label], acq) << name;
+    }
+    EXPECT_GE(m["hakmem_lock_contended_total" + label],
+              static_cast<double>(lock_field(j1, name, "contended")))
+        << name;
+  }
+  EXPECT_EQ(m["hakmem_new_calls_total"], static_cast<double>(counter(j1, "new_calls")));
+  EXPECT_EQ(m["hakmem_cache_allocs_total"], static_cast<double>(counter(j1, "cache_allocs")));
   EXPECT_TRUE(m.count("hakmem_lock_contended_total{lock=\"superslab_pool\"}"));
   EXPECT_TRUE(m.count("hakmem_lock_wait_seconds_total{lock=\"superslab_pool\"}"));
   EXPECT_EQ(m["hakmem_latency_seconds_count{op=\"refill\"}"],
@@ -337,20 +148,27 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
       << show.out;
   std::istringstream lines(show.out);
   std::string line;
-  bool malloc_row = false, lock_row = false;
+  bool malloc_row = false;
+  unsigned lock_rows = 0;
   while (std::getline(lines, line)) {
-    if (line.find("malloc (small)") != std::string::npos) {
+    if (line.rfind("  malloc ", 0) == 0) {
       malloc_row = true;
       EXPECT_NE(line.find(grouped(counter(j1, "malloc_calls"))), std::string::npos) << line;
     }
-    if (line.find("superslab_pool") != std::string::npos) {
-      lock_row = true;
-      EXPECT_NE(line.find(grouped((*pool)["acquisitions"].get<std::uint64_t>())), std::string::npos)
-          << line;
+    for (const char* name : kLocks) {
+      if (line.rfind(std::string("  ") + name + " ", 0) != 0) continue;
+      ++lock_rows;
+      // The record refreshed after j1 (the publisher's own reads take some locks): the row
+      // holds at least j1's count.
+      std::istringstream fields(line);
+      std::string lock_name, acq;
+      fields >> lock_name >> acq;
+      acq.erase(std::remove(acq.begin(), acq.end(), ','), acq.end());
+      EXPECT_GE(std::stoull(acq), lock_field(j1, name, "acquisitions")) << line;
     }
   }
   EXPECT_TRUE(malloc_row) << show.out;
-  EXPECT_TRUE(lock_row) << show.out;
+  EXPECT_EQ(lock_rows, std::size(kLocks)) << show.out;
   EXPECT_NE(show.out.find("contended"), std::string::npos);
   EXPECT_NE(show.out.find("wait total"), std::string::npos);
 
@@ -361,6 +179,8 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   EXPECT_GE(frees, kN);
   EXPECT_LE(frees, kN + kSlack);
   EXPECT_GE(class_field(j2, 48, "flushes") - class_field(j1, 48, "flushes"), (kN - 128) / 64);
+  EXPECT_EQ(delta(j2, j1, "delete_calls"), 0u) << "free is not counted as delete";
+
 
   // Entry points counted exactly.
   h.command("calloc 300 64");
@@ -370,6 +190,14 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   EXPECT_EQ(counter(j3, "calloc_calls") - counter(j2, "calloc_calls"), 300u);
   EXPECT_EQ(counter(j3, "realloc_calls") - counter(j2, "realloc_calls"), 200u);
   EXPECT_EQ(counter(j3, "aligned_calls") - counter(j2, "aligned_calls"), 150u);
+  // Each call under its own entry point: the only mallocs are the realloc command's first
+  // malloc, the frees are those of every command (not realloc's release of the old block).
+  EXPECT_EQ(delta(j3, j2, "malloc_calls"), 200u);
+  EXPECT_EQ(delta(j3, j2, "free_calls"), 300u + 200u + 150u);
+  EXPECT_EQ(delta(j3, j2, "new_calls") + delta(j3, j2, "delete_calls"), 0u);
+  // Bytes: calloc 64 (class 64), realloc to 80 (class 80), aligned 100 at 64 (class 128).
+  EXPECT_EQ(delta(j3, j2, "bytes_requested"), 300u * 64 + 200u * 80 + 150u * 100);
+  EXPECT_EQ(delta(j3, j2, "bytes_served"), 300u * 64 + 200u * 80 + 150u * 128);
 
   // Huge objects: the first misses the cache, later rounds reuse the freed mapping.
   h.command("large 8 8388608");
@@ -379,6 +207,14 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   EXPECT_EQ(counter(j4, "large_allocs") - counter(j3, "large_allocs"), 8u);
   EXPECT_EQ(hits + misses, 8u);
   EXPECT_GE(hits, 1u);
+  EXPECT_EQ(delta(j4, j3, "malloc_calls"), 8u) << "plain malloc beyond the slab classes";
+  EXPECT_EQ(delta(j4, j3, "free_calls"), 8u);
+  EXPECT_EQ(delta(j4, j3, "bytes_requested"), 8u * 8388608);
+  EXPECT_GE(delta(j4, j3, "bytes_served"), 8u * 8388608);
+  EXPECT_LE(delta(j4, j3, "bytes_served"), 8u * (8388608 + 2097152)) << "2 MiB-rounded mappings";
+  // Each huge allocation takes the huge-block lock (cache look-up, live bytes), each free once.
+  EXPECT_GE(lock_field(j4, "large", "acquisitions") - lock_field(j3, "large", "acquisitions"),
+            8u * 3);
 
   // Remote frees: another thread frees 2,000 of this thread's objects, then exits.
   h.command("remote 2000 48");
@@ -390,6 +226,13 @@ TEST_F(ProfileLive, CountersMatchWhatTheProgramDid) {
   EXPECT_LE(counter(j5, "remote_batches") - counter(j4, "remote_batches"), remote);
   EXPECT_EQ(counter(j5, "threads_created") - counter(j4, "threads_created"), 1u);
   EXPECT_EQ(counter(j5, "threads_exited") - counter(j4, "threads_exited"), 1u);
+  // The exited thread's heap lock stays in the totals (folded at exit): the sum never falls
+  // and still covers every refill and flush.
+  EXPECT_GE(lock_field(j5, "thread_heaps", "acquisitions") -
+                lock_field(j4, "thread_heaps", "acquisitions"),
+            delta(j5, j4, "refills") + delta(j5, j4, "flushes"));
+  EXPECT_GE(lock_field(j5, "thread_heaps", "acquisitions"),
+            counter(j5, "refills") + counter(j5, "flushes"));
 
   // A forked child must not write (or close) the parent's record.
   h.command("fork");

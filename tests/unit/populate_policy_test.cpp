@@ -1,0 +1,141 @@
+// The populate / huge-page policy of small-object SuperSlabs (issue: page-fault avoidance):
+//  - the first slabs of each size class are sparse: pre-faulted page by page as refills
+//    hand objects out, so a program using a few objects of many classes stays small;
+//  - a class that has filled HAKMEM_DENSE_AFTER_SLABS slabs allocates in bulk: its next
+//    slabs come from dense SuperSlabs, advised huge pages and populated whole before the
+//    first write, so they cost one fault per 2 MiB.
+// Each test runs in its own process (ctest runs one gtest case per process), so it starts
+// from an allocator that has not mapped anything yet. Counts only, no timings.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "hakmem/hakmem.h"
+
+namespace {
+
+hakmem_stats stats() {
+  hakmem_stats s{};
+  EXPECT_EQ(hakmem_stats_get(&s), 0);
+  return s;
+}
+
+bool page_resident(const void* p) {
+  auto page = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
+  unsigned char vec = 0;
+  EXPECT_EQ(mincore(reinterpret_cast<void*>(page), 4096, &vec), 0);
+  return vec & 1;
+}
+
+std::string thp_mode() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  std::getline(f, line);
+  auto a = line.find('['), b = line.find(']');
+  return a == std::string::npos || b == std::string::npos ? "" : line.substr(a + 1, b - a - 1);
+}
+
+// AnonHugePages (kB) of the mapping that contains p, from /proc/self/smaps.
+long anon_huge_kb_at(const void* p) {
+  auto addr = reinterpret_cast<std::uintptr_t>(p);
+  std::ifstream f("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(f, line)) {
+    unsigned long lo, hi;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      inside = addr >= lo && addr < hi;
+      continue;
+    }
+    long kb;
+    if (inside && std::sscanf(line.c_str(), "AnonHugePages: %ld kB", &kb) == 1) return kb;
+  }
+  return -1;
+}
+
+bool env_set(const char* name) { return std::getenv(name) != nullptr; }
+
+}  // namespace
+
+TEST(PopulatePolicy, FewObjectsOfManyClassesCostAPageOrTwoEach) {
+  if (env_set("HAKMEM_POPULATE") || env_set("HAKMEM_DENSE_AFTER_SLABS")) GTEST_SKIP() << "policy overridden";
+  hakmem_stats before = stats();
+  // One object of each of 24 classes from 16 B to 4 KiB: 24 slabs, 24 units of 64 KiB.
+  std::vector<void*> objs;
+  std::vector<std::size_t> sizes;
+  for (std::size_t size = 16; size <= 4096; size = size < 128 ? size + 16 : size * 5 / 4) {
+    void* p = hak_malloc(size);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0xab, size);
+    objs.push_back(p);
+    sizes.push_back(size);
+  }
+  ASSERT_GE(objs.size(), 20u);
+  hakmem_stats after = stats();
+  // A refill hands out at most a bin's worth of objects (<= 16 KiB of a class) and only
+  // those pages are populated: far below the 64 KiB-per-class of populating whole slabs.
+  std::uint64_t populated = after.bytes_populated - before.bytes_populated;
+  EXPECT_LE(populated, objs.size() * 20 * 1024) << "populated " << populated << " bytes";
+  EXPECT_EQ(after.hugepages_thp, before.hugepages_thp) << "no class allocated in bulk";
+  // 32 KiB past each object of <= 512 B (same 64 KiB unit; a refill hands out at most 64
+  // such objects, 32 KiB) is untouched.
+  unsigned resident_far = 0;
+  for (std::size_t i = 0; i < objs.size(); ++i) {
+    void* p = objs[i];
+    if (sizes[i] > 512) continue;
+    auto unit_end = (reinterpret_cast<std::uintptr_t>(p) | 0xffff) + 1;
+    auto far = reinterpret_cast<const char*>(p) + 32 * 1024;
+    if (reinterpret_cast<std::uintptr_t>(far) < unit_end && page_resident(far)) ++resident_far;
+  }
+  EXPECT_EQ(resident_far, 0u);
+  for (void* p : objs) hak_free(p);
+}
+
+TEST(PopulatePolicy, BulkClassGetsWholePopulatedHugePages) {
+  if (env_set("HAKMEM_POPULATE") || env_set("HAKMEM_HUGEPAGES") ||
+      env_set("HAKMEM_DENSE_AFTER_SLABS")) {
+    GTEST_SKIP() << "policy overridden";
+  }
+  std::string mode = thp_mode();
+  if (mode != "madvise" && mode != "always") GTEST_SKIP() << "THP is '" << mode << "'";
+  hakmem_stats before = stats();
+  // 16 MiB of 64-byte objects: four sparse slabs, then dense SuperSlabs.
+  const std::size_t n = (16u << 20) / 64;
+  std::vector<void*> objs(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    objs[i] = hak_malloc(64);
+    ASSERT_NE(objs[i], nullptr);
+    std::memset(objs[i], static_cast<int>(i), 64);
+  }
+  hakmem_stats after = stats();
+  EXPECT_GE(after.hugepages_thp - before.hugepages_thp, 7u);
+  EXPECT_GT(anon_huge_kb_at(objs[n - 1]), 0) << "the last object is not on a huge page";
+  // 8 dense SuperSlabs at one huge-page fault each, plus the four sparse slabs (16 pages
+  // each): a 4 KiB-paged heap would have taken 4,096 faults.
+  std::uint64_t faults = after.page_faults_slow_path - before.page_faults_slow_path;
+  EXPECT_LE(faults, 120u) << "faults observed in slow paths";
+  for (void* p : objs) hak_free(p);
+}
+
+TEST(PopulatePolicy, DenseFromTheStartWhenThresholdIsZero) {
+  if (env_set("HAKMEM_POPULATE") || env_set("HAKMEM_HUGEPAGES")) GTEST_SKIP() << "policy overridden";
+  std::string mode = thp_mode();
+  if (mode != "madvise" && mode != "always") GTEST_SKIP() << "THP is '" << mode << "'";
+  ASSERT_EQ(hak_option_set("DENSE_AFTER_SLABS", 0), 0);
+  hakmem_stats before = stats();
+  void* p = hak_malloc(48);
+  ASSERT_NE(p, nullptr);
+  hakmem_stats after = stats();
+  EXPECT_EQ(after.hugepages_thp - before.hugepages_thp, 1u);
+  EXPECT_GE(after.bytes_populated - before.bytes_populated, 2u << 20);
+  hak_free(p);
+  ASSERT_EQ(hak_option_set("DENSE_AFTER_SLABS", 4), 0);
+}
