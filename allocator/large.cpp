@@ -127,12 +127,13 @@ void* large_alloc(std::size_t size, std::size_t align, bool* fresh) {
   std::size_t map_size;
   std::size_t populated = 0;
   bool is_fresh = true;
-  if (aligned_layout) {
-    // The object starts at a multiple of align; its header sits in the page before.
-    map_size = round_up(size + align + os::kPageSize, kChunkSize);
-    base = static_cast<char*>(os::map_aligned(map_size, kChunkSize));
-  } else {
-    map_size = round_up(need, kChunkSize);
+  {
+    // Aligned layout: the object starts at a multiple of align, its header in the page
+    // before; any 2 MiB-aligned mapping of map_size bytes has room for that, so cached
+    // blocks serve both layouts (not caching aligned ones made posix_memalign(2 MiB, 2 MiB)
+    // map and populate 2 MiB on every call: 0.49 ms against the peers' 3 us).
+    map_size = aligned_layout ? round_up(size + align + os::kPageSize, kChunkSize)
+                              : round_up(need, kChunkSize);
     CacheEntry e;
     bool hit = false;
     {
@@ -201,12 +202,11 @@ int large_free(void* p) {
   char* base = h->map_base;
   std::size_t size = h->map_size;
   std::size_t populated = h->populated;
-  bool cacheable = !h->aligned_layout;
   h->magic = 0;  // a second free of p now fails validation
   registry_clear(base, size);
   LockGuard g(g_large_lock);
   g_stats.live_bytes -= size;
-  if (cacheable && size <= g_cache_limit) {
+  if (size <= g_cache_limit) {
     while (g_cache_count > 0 &&
            (g_cache_count == kCacheSlots || g_cache_bytes + size > g_cache_limit)) {
       cache_evict_oldest();
