@@ -10,16 +10,18 @@
 
 namespace hakmem::vfs {
 
-void wait_unpinned(Entry* e) {
-  for (unsigned spins = 0; e->pins.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < 64) {
+void pause_or_yield(unsigned spins) {
+  if (spins < 64) {
 #if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
+    __builtin_ia32_pause();
 #endif
-    } else {
-      std::this_thread::yield();  // the copier was preempted: let it run
-    }
+  } else {
+    std::this_thread::yield();  // the copier was preempted: let it run
   }
+}
+
+void wait_unpinned(Entry* e) {
+  for (unsigned spins = 0; e->pins.load(std::memory_order_acquire) != 0; ++spins) pause_or_yield(spins);
 }
 
 namespace {

@@ -42,6 +42,8 @@ struct Entry {
 
 // Waits (shard lock held, so no new pin can start) until no copy is in progress.
 void wait_unpinned(Entry* e);
+// One step of a wait for a copier: spin briefly, then yield (it may have been preempted).
+void pause_or_yield(unsigned spins);
 
 struct PoolFile {
   explicit PoolFile(FileId i) : id(i) {}

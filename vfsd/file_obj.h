@@ -47,8 +47,9 @@ struct FileObj : std::enable_shared_from_this<FileObj> {
   std::atomic<int> upper_fd{-1};
   std::atomic<std::uint64_t> size{0};       // logical size (writes past the end extend it)
   std::atomic<bool> written{false};         // the pool may hold blocks of this file
-  std::atomic<std::uint64_t> unsaved{0};    // bytes written since the last flush began
-  std::atomic<bool> queued{false};          // on the flusher's write-behind queue
+  std::atomic<std::uint64_t> stream_unsaved{0};  // streamed bytes since the last flush began
+  std::atomic<std::uint64_t> last_end{0};        // where the last write ended (stream detection)
+  std::atomic<bool> saving{false};               // a writer is saving the stream (write-behind)
   std::mutex flush_mu;                      // serialises flush / truncate of this file
   bool has_times = false;                   // explicit utimens to re-apply after a flush
   timespec times[2]{};                      // (both guarded by flush_mu)

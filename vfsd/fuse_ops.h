@@ -4,8 +4,10 @@
 #define FUSE_USE_VERSION 314
 #include <fuse.h>
 
+#include "options.h"
+
 namespace vfsd {
 
-fuse_operations make_fuse_operations();
+fuse_operations make_fuse_operations(const Options& o);
 
 }  // namespace vfsd

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,8 +19,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bdi_tune.h"
 #include "cache_dir.h"
 #include "fuse_ops.h"
+#include "pool_profile.h"
 #include "vfs.h"
 
 namespace {
@@ -71,7 +74,14 @@ int main(int argc, char** argv) {
   app.add_option("--lock-wait", o.lock_wait, "seconds to wait for another vfsd to release the cache dir")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--writebehind-mb", o.writebehind_mb,
-                 "save a file in the background once it has this much new, sequentially written data (0: off)")
+                 "a file written as a stream is saved by its writer every this many MiB, and its blocks recycled (0: off)")
+      ->check(CLI::Range(0, 1 << 20));
+  app.add_flag("--save-on-close", o.save_on_close,
+               "save a file's new data to the cache dir inside close() (which then reports errors "
+               "such as ENOSPC) instead of right after it");
+  app.add_option("--kernel-dirty-mb", o.kernel_dirty_mb,
+                 "how much written data the kernel may cache for this mount before writers wait for "
+                 "the daemon (MiB; 0 keeps the kernel's FUSE default of 1 % of the dirty limit)")
       ->check(CLI::Range(0, 1 << 20));
   bool no_wb = false;
   app.add_flag("--no-writeback-cache", no_wb,
@@ -109,7 +119,14 @@ int main(int argc, char** argv) {
   vfsd::Vfs vfs(o, lower_fd, cache.upper_fd, cache.work_fd, o.cache_dir);
   g_vfs = &vfs;
 
-  std::string mount_opts = "fsname=vfsd,subtype=vfsd,default_permissions";
+  // The kernel checks permissions itself (default_permissions) only where it matters: with
+  // --allow-other, or for a daemon that is not root. A root daemon's only users are root
+  // processes, whom the mode bits do not restrict (but for exec, which the kernel checks
+  // anyway, and access(X_OK), answered by Vfs::access); without the option the kernel
+  // does not re-fetch a directory's attributes after every change inside it to check
+  // them (measured: a quarter of git's requests were those GETATTRs).
+  std::string mount_opts = "fsname=vfsd,subtype=vfsd";
+  if (o.allow_other || geteuid() != 0) mount_opts += ",default_permissions";
   if (!o.writable) mount_opts += ",ro";
   if (o.allow_other) mount_opts += ",allow_other";
   std::vector<std::string> args = {argv[0], "-o", mount_opts};
@@ -117,12 +134,18 @@ int main(int argc, char** argv) {
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(cargs.size()), cargs.data());
-  const fuse_operations ops = vfsd::make_fuse_operations();
+  const fuse_operations ops = vfsd::make_fuse_operations(o);
   fuse* f = fuse_new(&fargs, &ops, sizeof ops, &vfs);
   if (f == nullptr) return fail("cannot initialise libfuse");
   if (fuse_mount(f, o.mountpoint.c_str()) != 0) {
     fuse_destroy(f);
     return fail("cannot mount on '" + o.mountpoint + "' (is /dev/fuse available? already mounted?)");
+  }
+  if (o.writable && o.writeback_cache && o.kernel_dirty_mb != 0) {
+    std::string why;
+    if (!vfsd::set_dirty_limit(o.mountpoint, std::uint64_t(o.kernel_dirty_mb) << 20, &why))
+      std::fprintf(stderr, "vfsd: warning: could not set the mount's kernel dirty limit (%s); writers "
+                   "may be throttled to the daemon's pace\n", why.c_str());
   }
   if (fuse_daemonize(o.foreground ? 1 : 0) != 0) {
     fuse_unmount(f);
@@ -133,6 +156,7 @@ int main(int argc, char** argv) {
     dup2(log_fd, STDERR_FILENO);
     close(log_fd);
   }
+  vfsd::PoolProfile profile(vfs.pool());  // HAKMEM_PROFILE=1: live pool counters (hakmem-stat)
   fuse_session* se = fuse_get_session(f);
   if (fuse_set_signal_handlers(se) != 0) return fail("cannot install signal handlers");
   struct sigaction sa {};

@@ -20,8 +20,10 @@ struct Options {
   double flush_interval = 30;  // seconds between background flushes of dirty data
   double attr_timeout = 60;    // kernel attribute / entry cache lifetime (s)
   double lock_wait = 10;       // seconds to wait for another vfsd to release the cache dir
-  std::size_t writebehind_mb = 8;  // a file with this much new data is saved in the background
+  std::size_t writebehind_mb = 8;  // a stream is saved by its writer every this many MiB
   bool writeback_cache = true;     // kernel write-back caching (FUSE_CAP_WRITEBACK_CACHE)
+  bool save_on_close = false;      // save a file's data at close() (FLUSH) instead of at release
+  std::size_t kernel_dirty_mb = 1024;  // the mount's dirty page-cache limit (0: kernel default)
 };
 
 }  // namespace vfsd

@@ -14,7 +14,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -49,6 +48,7 @@ class Vfs {
 
   const Options& options() const { return opts_; }
   bool writable() const { return opts_.writable; }
+  const hakmem::vfs::BlockPool& pool() const { return pool_; }  // statistics (pool_profile.h)
 
   // ---- namespace (vfs_namespace.cpp) ----
   int getattr(const std::string& path, struct stat* st, FileObj* f);
@@ -66,6 +66,9 @@ class Vfs {
   int utimens(const std::string& path, const timespec ts[2], FileObj* f);
   int truncate(const std::string& path, off_t size, FileObj* f);
   int statfs(struct statvfs* st);
+  // access(2) without default_permissions (so only for root callers): the entry exists, and
+  // X_OK needs an execute bit on anything but a directory.
+  int access(const std::string& path, int mask);
 
   // ---- open files (vfs_files.cpp) ----
   int open(const std::string& path, int flags, FilePtr* out);
@@ -95,15 +98,21 @@ class Vfs {
   int copy_up_for_change(const std::string& path, bool empty = false);
   void rename_table_locked(const std::string& from, const std::string& to, bool dir);
   void unlink_table_locked(const std::string& path);
-  void after_write(FileObj* f, std::size_t bytes);
+  void after_write(FileObj* f, std::size_t stream_bytes);
   void flusher_main();
   void flush_dirty(bool pressure);
   void reap_orphans();
   static int load_chunk(void* ctx, hakmem::vfs::FileId, std::uint64_t chunk, std::byte* block,
                         std::size_t size);
 
+  // Whether a new entry must be chowned to its creator: the daemon's ids are read once
+  // (two syscalls per create and mkdir otherwise).
+  bool foreign_owner(uid_t uid, gid_t gid) const { return uid != euid_ || gid != egid_; }
+
   const Options opts_;
   const std::string cache_dir_;
+  const uid_t euid_;
+  const gid_t egid_;
   hakmem::vfs::BlockPool pool_;
   Overlay ov_;
   std::shared_mutex ns_mu_;
@@ -119,7 +128,6 @@ class Vfs {
   std::condition_variable fl_cv_;
   bool fl_stop_ = false;
   std::atomic<bool> fl_kick_{false};
-  std::deque<FilePtr> wb_queue_;  // write-behind: files to save in the background (fl_mu_)
   std::atomic<bool> stats_requested_{false};
   std::atomic<bool> shut_down_{false};
 };

@@ -114,6 +114,13 @@ int Vfs::truncate_locked(const std::string& path, off_t size, FileObj* f) {
   return 0;
 }
 
+int Vfs::access(const std::string& path, int mask) {
+  struct stat st;
+  if (int e = getattr(path, &st, nullptr); e < 0) return e;
+  if ((mask & X_OK) && !S_ISDIR(st.st_mode) && (st.st_mode & 0111) == 0) return -EACCES;
+  return 0;
+}
+
 int Vfs::statfs(struct statvfs* st) {
   const int fd = ov_.has_upper() ? ov_.upper_fd() : ov_.lower_fd();
   return fstatvfs(fd, st) != 0 ? -errno : 0;

@@ -85,7 +85,7 @@ int Vfs::write(FileObj* f, const char* buf, std::size_t size, off_t off) {
   f->written.store(true, std::memory_order_release);
   const std::size_t cs = pool_.chunk_size();
   const hakmem::vfs::Loader loader{&Vfs::load_chunk, f};
-  std::size_t done = 0;
+  std::size_t done = 0, whole = 0;
   while (done < size) {
     const std::uint64_t p = pos + done;
     const std::size_t in = p % cs;
@@ -94,43 +94,45 @@ int Vfs::write(FileObj* f, const char* buf, std::size_t size, off_t off) {
       if (done == 0) return e;
       break;
     }
+    if (k == cs) whole += k;
     done += k;
   }
   ctr_.write_bytes.fetch_add(done, std::memory_order_relaxed);
-  after_write(f, done);
-  const std::uint64_t wb = opts_.writebehind_mb << 20;
-  if (pool_.live_bytes() > hard_cap_ ||
-      (wb != 0 && f->queued.load(std::memory_order_relaxed) &&
-       f->unsaved.load(std::memory_order_relaxed) > 4 * wb)) {
-    // The flusher is not keeping up (with the pool, or with this sequential writer): save
-    // in the writer's thread, so the pool stays small and its memory stays warm.
+  const bool sequential = f->last_end.exchange(pos + done, std::memory_order_relaxed) == pos;
+  after_write(f, whole != 0 || sequential ? done : 0);
+  if (pool_.live_bytes() > hard_cap_) {
+    // The flusher is not keeping up with the pool: save in the writer's thread, which also
+    // holds back the kernel's writeback until the cache disk catches up.
     ctr_.sync_throttles.fetch_add(1, std::memory_order_relaxed);
-    if (flush_file(f) == 0 && f->queued.load(std::memory_order_relaxed)) pool_.evict_file(f->id);
+    flush_file(f);
   }
   return static_cast<int>(done);
 }
 
-// Wakes the flusher when the pool fills up, and queues the file for write-behind when it
-// has much new data that was written mostly whole (a file being written sequentially): then
-// saving it overlaps with the writes still coming instead of all happening at close().
-// Files written at random are left alone (saving them early would write whole chunks for
-// a few bytes each, again and again).
-void Vfs::after_write(FileObj* f, std::size_t bytes) {
+// Write-behind. A file being written as a stream (whole chunks, or each write starting where
+// the last one ended: cp, downloads, build outputs, the kernel's writeback of a sequentially
+// written file) is saved by the writing thread every --writebehind-mb of such data, and its
+// saved blocks are recycled at once. The pool then holds a few MiB of warm blocks per stream
+// instead of growing towards its budget on fresh memory (measured: a 1 GiB stream through a
+// 1 GiB pool made the daemon populate 900 MB, and zeroing those new huge pages took 75 % of
+// its CPU time; a background writer thread could not keep up and was starved by it). Saving
+// in the writer's thread also paces the kernel's writeback to the cache disk. Data written
+// in scattered pieces is left for close / pressure: saving it early would write whole chunks
+// for a few bytes each, again and again.
+// One writer saves while the others go on writing; once the stream is 4 x --writebehind-mb
+// ahead of the saver, the others save too (waiting for the first on the file's flush lock),
+// which bounds the pool's share of a stream that arrives faster than the disk takes it.
+void Vfs::after_write(FileObj* f, std::size_t stream_bytes) {
   const std::uint64_t wb = opts_.writebehind_mb << 20;
-  const std::uint64_t unsaved = f->unsaved.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  bool queue = false;
-  if (wb != 0 && unsaved >= wb && !f->queued.load(std::memory_order_relaxed)) {
-    const std::uint64_t dirty = pool_.file_dirty_blocks(f->id) * pool_.chunk_size();
-    if (dirty <= 2 * unsaved)
-      queue = !f->queued.exchange(true);
-    else
-      f->unsaved.fetch_sub(wb, std::memory_order_relaxed);  // scattered writes: look again later
-  }
-  if (queue) {
-    std::lock_guard<std::mutex> g(fl_mu_);
-    wb_queue_.push_back(f->shared_from_this());
-    fl_cv_.notify_one();
-    return;
+  const std::uint64_t unsaved =
+      stream_bytes ? f->stream_unsaved.fetch_add(stream_bytes, std::memory_order_relaxed) + stream_bytes : 0;
+  if (wb != 0 && unsaved >= wb) {
+    const bool first = !f->saving.exchange(true, std::memory_order_acquire);
+    if (first || unsaved >= 4 * wb) {
+      ctr_.writebehind_flushes.fetch_add(1, std::memory_order_relaxed);
+      if (flush_file(f) == 0) pool_.evict_file(f->id);
+      if (first) f->saving.store(false, std::memory_order_release);
+    }
   }
   if (pool_.dirty_bytes() > high_water_ && !fl_kick_.exchange(true)) {
     std::lock_guard<std::mutex> g(fl_mu_);
@@ -152,7 +154,7 @@ int Vfs::flush_file(FileObj* f) {
     }
   }
   std::lock_guard<std::mutex> g(f->flush_mu);
-  f->unsaved.store(0, std::memory_order_relaxed);
+  f->stream_unsaved.store(0, std::memory_order_relaxed);
   const int fd = f->upper_fd.load();
   hakmem::vfs::PwriteTarget t{fd, pool_.chunk_size(), &f->size};
   int e = pool_.flush_file(f->id, hakmem::vfs::pwrite_sink(&t));

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 
@@ -89,7 +90,7 @@ int Vfs::create(const std::string& path, mode_t mode, int flags, uid_t uid, gid_
   if (int e = ov_.remove_whiteout(path); e < 0) return e;
   const int fd = openat(ov_.upper_fd(), rel(path).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
   if (fd < 0) return -errno;
-  if (uid != geteuid() || gid != getegid()) (void)!fchown(fd, uid, gid);
+  if (foreign_owner(uid, gid)) (void)!fchown(fd, uid, gid);
   auto f = std::make_shared<FileObj>(next_id_.fetch_add(1), path, &pool_);
   f->upper_fd.store(fd);
   f->open_count = 1;
@@ -100,8 +101,14 @@ int Vfs::create(const std::string& path, mode_t mode, int flags, uid_t uid, gid_
 
 void Vfs::release(const FilePtr& f) {
   ctr_.release.fetch_add(1, std::memory_order_relaxed);
+  // Without --save-on-close this is where a closed file's data is saved; the closer does
+  // not wait for it, so a failure can only be logged (the data stays in the pool and the
+  // flusher retries; fsync() reports it).
   const int e = writable() ? flush_file(f.get()) : 0;
-  std::unique_lock<std::shared_mutex> lk(ns_mu_);
+  std::unique_lock<std::shared_mutex> lk(ns_mu_);  // (f->path is guarded by it)
+  if (e < 0)
+    std::fprintf(stderr, "vfsd: saving %s after close: %s (kept in memory, retried in the background)\n",
+                 f->path.c_str(), std::strerror(-e));
   if (--f->open_count > 0) return;
   if (f->unlinked) return;  // already out of the table; dies with the last reference
   if (e != 0 || f->has_dirty()) {

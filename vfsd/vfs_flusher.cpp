@@ -30,6 +30,8 @@ hakmem::vfs::PoolConfig pool_config(const Options& o) {
 Vfs::Vfs(const Options& opts, int lower_fd, int upper_fd, int work_fd, std::string cache_dir)
     : opts_(opts),
       cache_dir_(std::move(cache_dir)),
+      euid_(geteuid()),
+      egid_(getegid()),
       pool_(pool_config(opts)),
       ov_(lower_fd, upper_fd, work_fd),
       high_water_((opts.pool_mb << 20) / 2),
@@ -50,7 +52,6 @@ void Vfs::shutdown() {
     {
       std::lock_guard<std::mutex> g(fl_mu_);
       fl_stop_ = true;
-      wb_queue_.clear();
     }
     fl_cv_.notify_one();
     flusher_.join();
@@ -107,24 +108,9 @@ void Vfs::flusher_main() {
   std::unique_lock<std::mutex> lk(fl_mu_);
   while (!fl_stop_) {
     fl_cv_.wait_for(lk, std::chrono::seconds(1),
-                    [&] { return fl_stop_ || fl_kick_.load() || !wb_queue_.empty(); });
+                    [&] { return fl_stop_ || fl_kick_.load(); });
     if (fl_stop_) break;
     fl_kick_.store(false);
-    while (!wb_queue_.empty()) {  // write-behind first: files being written sequentially
-      FilePtr f = std::move(wb_queue_.front());
-      wb_queue_.pop_front();
-      lk.unlock();
-      f->queued.store(false);
-      ctr_.writebehind_flushes.fetch_add(1, std::memory_order_relaxed);
-      if (int e = flush_file(f.get()); e < 0)
-        std::fprintf(stderr, "vfsd: write-behind of %s: %s\n", f->path.c_str(), std::strerror(-e));
-      else
-        pool_.evict_file(f->id);  // written in sequence and saved: recycle its blocks now
-      f.reset();
-      lk.lock();
-      if (fl_stop_) break;
-    }
-    if (fl_stop_) break;
     lk.unlock();
     const bool pressure = pool_.dirty_bytes() > high_water_ || pool_.live_bytes() > pool_.budget_bytes();
     const bool periodic = clock::now() - last_periodic >= std::chrono::duration<double>(opts_.flush_interval);

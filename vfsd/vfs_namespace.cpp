@@ -71,7 +71,7 @@ int Vfs::mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
   if (int e = ov_.remove_whiteout(path); e < 0) return e;
   const std::string rp = rel(path);
   if (mkdirat(ov_.upper_fd(), rp.c_str(), mode & 07777) != 0) return -errno;
-  if (uid != geteuid() || gid != getegid()) fchownat(ov_.upper_fd(), rp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+  if (foreign_owner(uid, gid)) fchownat(ov_.upper_fd(), rp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
   ov_.invalidate(path);
   ov_.note_upper_dir(path);
   // A lower directory of this name was deleted before: it must not show through.
@@ -128,7 +128,7 @@ int Vfs::symlink(const std::string& target, const std::string& path, uid_t uid, 
   if (int e = ov_.remove_whiteout(path); e < 0) return e;
   const std::string rp = rel(path);
   if (symlinkat(target.c_str(), ov_.upper_fd(), rp.c_str()) != 0) return -errno;
-  if (uid != geteuid() || gid != getegid()) fchownat(ov_.upper_fd(), rp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+  if (foreign_owner(uid, gid)) fchownat(ov_.upper_fd(), rp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
   return 0;
 }
 

@@ -60,11 +60,19 @@ Block::~Block() {
   bump(g_dead_wait, s.wait_ns);
 }
 
-BaselinePool::BaselinePool(const PoolConfig& cfg)
+BaselinePool::BaselinePool(const PoolConfig& cfg, BaselineOptions opts)
     : chunk_size_(cfg.chunk_size),
       budget_(cfg.budget_bytes),
+      opts_(opts),
       map_(16, random_hasher()),
-      dirty_(16, random_hasher()) {}
+      dirty_(16, random_hasher()),
+      stores_(16, random_hasher()) {}
+
+TmpfsStore* BaselinePool::store_for_locked(std::uint64_t file) {
+  auto& s = stores_[file];
+  if (!s) s = std::make_unique<TmpfsStore>(chunk_size_, opts_.keep_tmpfs_pages);
+  return s.get();
+}
 
 BaselinePool::~BaselinePool() = default;
 
@@ -77,7 +85,7 @@ bool BaselinePool::is_dirty(const Key& k) {
     b = it->second;
   }
   std::shared_lock<CountedSharedMutex> r(b->rw);
-  return b->dirty;
+  return b->dirty();
 }
 
 bool BaselinePool::has_dirty(const Key& k) {
@@ -86,65 +94,83 @@ bool BaselinePool::has_dirty(const Key& k) {
   return it != dirty_.end() && it->second.count(k.chunk) != 0;
 }
 
-// Makes a dirty copy of the chunk: a fresh malloc'd, zero-initialised vector filled from the
-// clean block if one is resident (which is then dropped), else through the loader.
+// Makes a dirty copy of the chunk in a fresh tmpfs slot: filled from the clean block if one
+// is resident (which is then dropped), else from the loader through a malloc'd vector.
 int BaselinePool::create_dirty_copy(const Key& k, const Loader& loader) {
   std::shared_ptr<Block> clean;
+  auto fresh = std::make_shared<Block>();
   {
     std::lock_guard<CountedMutex> g(mu_);
     auto it = map_.find(k);
     if (it != map_.end()) clean = it->second;
+    fresh->store = store_for_locked(k.file);
+    fresh->slot = fresh->store->take_locked();
   }
-  auto fresh = std::make_shared<Block>();
-  fresh->data.resize(chunk_size_);
   copies_.fetch_add(1, std::memory_order_relaxed);
+  int rc = 0;
+  bool lost = false;
   if (clean) {
     std::shared_lock<CountedSharedMutex> r(clean->rw);
-    std::memcpy(fresh->data.data(), clean->data.data(), chunk_size_);
+    if (clean->dirty())
+      lost = true;  // someone else made the dirty copy since our checks: write into theirs
+    else
+      rc = fresh->store->write(fresh->slot, 0, clean->data.data(), chunk_size_);
   } else {
     loads_.fetch_add(1, std::memory_order_relaxed);
-    const int rc = loader(k.file, k.chunk, reinterpret_cast<std::byte*>(fresh->data.data()), chunk_size_);
-    if (rc < 0) return rc;
+    std::vector<std::uint8_t> buf(chunk_size_);
+    rc = loader(k.file, k.chunk, reinterpret_cast<std::byte*>(buf.data()), chunk_size_);
+    if (rc == 0) rc = fresh->store->write(fresh->slot, 0, buf.data(), chunk_size_);
   }
-  std::lock_guard<CountedMutex> g(mu_);
-  auto [it, inserted] = map_.try_emplace(k, fresh);
-  if (!inserted) {
-    if (it->second->dirty) return 0;  // someone else made the dirty copy meanwhile
-    if (it->second->in_lru) {
-      clean_lru_.erase(it->second->lru);
-      it->second->in_lru = false;
+  lost = lost || rc != 0;
+  if (!lost) {
+    std::lock_guard<CountedMutex> g(mu_);
+    auto [it, inserted] = map_.try_emplace(k, fresh);
+    if (!inserted) {
+      if (it->second->dirty()) {
+        lost = true;  // someone else made the dirty copy meanwhile: write into theirs
+      } else {
+        if (it->second->in_lru) {
+          clean_lru_.erase(it->second->lru);
+          it->second->in_lru = false;
+        }
+        it->second = fresh;  // the clean block is freed when its last reference goes
+      }
+    } else {
+      bytes_ += chunk_size_;
+      evict_locked();
     }
-    it->second = fresh;  // the clean block is freed when its last reference goes
-  } else {
-    bytes_ += chunk_size_;
-    evict_locked();
   }
-  return 0;
+  if (lost) {  // our slot was never published: free whatever pages it got, then the slot
+    fresh->store->punch(fresh->slot);
+    std::lock_guard<CountedMutex> g(mu_);
+    fresh->store->give_back_locked(fresh->slot);
+    fresh->slot = -1;
+  }
+  return rc;
 }
 
-bool BaselinePool::modify_dirty_in_place(const Key& k,
-                                         const std::function<void(std::vector<std::uint8_t>&)>& f) {
+int BaselinePool::modify_dirty_in_place(const Key& k, const std::function<int(Block&)>& f) {
   std::shared_ptr<Block> b;
   {
     std::lock_guard<CountedMutex> g(mu_);  // first pool lock: find the block
     auto it = map_.find(k);
-    if (it == map_.end()) return false;
+    if (it == map_.end()) return 0;
     b = it->second;
   }
   {
     std::unique_lock<CountedSharedMutex> w(b->rw);
-    f(b->data);
-    b->dirty = true;
+    if (!b->dirty()) return 0;  // flushed clean since the checks: make a new dirty copy
+    if (const int rc = f(*b); rc < 0) return rc;
   }
   std::lock_guard<CountedMutex> g(mu_);  // second pool lock: record it as dirty
   auto it = map_.find(k);
-  if (it == map_.end() || it->second != b) return false;  // replaced meanwhile: redo the write
+  if (it == map_.end() || it->second != b) return 0;  // replaced meanwhile: redo the write
   if (b->in_lru) {
     clean_lru_.erase(b->lru);
     b->in_lru = false;
   }
   dirty_[k.file].insert(k.chunk);
-  return true;
+  return 1;
 }
 
 int BaselinePool::write_at(std::uint64_t file, std::uint64_t chunk, std::size_t offset,
@@ -152,13 +178,15 @@ int BaselinePool::write_at(std::uint64_t file, std::uint64_t chunk, std::size_t 
   const Key k{file, chunk};
   writes_.fetch_add(1, std::memory_order_relaxed);
   write_bytes_.fetch_add(len, std::memory_order_relaxed);
-  for (;;) {
-    if (!is_dirty(k) && !has_dirty(k)) {
+  for (bool retry = false;; retry = true) {
+    // A retry means the block turned clean (or was replaced) after the checks; the dirty
+    // set may still list it until the next flush, so make the copy without asking again.
+    if (retry || (!is_dirty(k) && !has_dirty(k))) {
       const int rc = create_dirty_copy(k, loader);
       if (rc < 0) return rc;
     }
-    if (modify_dirty_in_place(k, [&](std::vector<std::uint8_t>& d) { std::memcpy(d.data() + offset, src, len); }))
-      return 0;
+    const int rc = modify_dirty_in_place(k, [&](Block& b) { return b.store->write(b.slot, offset, src, len); });
+    if (rc != 0) return rc < 0 ? rc : 0;
   }
 }
 
@@ -173,35 +201,54 @@ bool BaselinePool::read_at(std::uint64_t file, std::uint64_t chunk, std::size_t 
     b = it->second;
   }
   std::shared_lock<CountedSharedMutex> r(b->rw);
-  std::memcpy(dst, b->data.data() + offset, len);
+  if (b->dirty()) {
+    if (b->store->read(b->slot, offset, dst, len) != 0) return false;
+  } else {
+    std::memcpy(dst, b->data.data() + offset, len);
+  }
   read_hits_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
+// Each dirty block is read out of tmpfs into a new vector (the clean block from then on),
+// handed to the sink, and its tmpfs pages are punched away.
 int BaselinePool::flush_file(std::uint64_t file, const FlushSink& sink) {
   std::vector<std::pair<std::uint64_t, std::shared_ptr<Block>>> todo;
   {
     std::lock_guard<CountedMutex> g(mu_);
     auto it = dirty_.find(file);
     if (it == dirty_.end()) return 0;
-    for (std::uint64_t c : it->second) todo.emplace_back(c, map_.at(Key{file, c}));
+    for (std::uint64_t c : it->second) {
+      auto b = map_.find(Key{file, c});
+      if (b != map_.end()) todo.emplace_back(c, b->second);  // else: a stale entry, evicted clean
+    }
     dirty_.erase(it);
   }
   int err = 0;
   for (auto& [chunk, b] : todo) {
+    std::int64_t freed = -1;
     {
       std::unique_lock<CountedSharedMutex> w(b->rw);
-      err = sink(chunk, reinterpret_cast<const std::byte*>(b->data.data()), chunk_size_);
-      if (err == 0) b->dirty = false;
+      if (!b->dirty()) continue;
+      std::vector<std::uint8_t> clean(chunk_size_);
+      err = b->store->read(b->slot, 0, clean.data(), chunk_size_);
+      if (err == 0) err = sink(chunk, reinterpret_cast<const std::byte*>(clean.data()), chunk_size_);
+      if (err == 0) {
+        b->data = std::move(clean);
+        freed = b->slot;
+        b->slot = -1;
+        b->store->punch(freed);
+      }
     }
     std::lock_guard<CountedMutex> g(mu_);
     if (err != 0) {
       dirty_[file].insert(chunk);
       continue;
     }
+    b->store->give_back_locked(freed);
     flushed_.fetch_add(1, std::memory_order_relaxed);
     auto it = map_.find(Key{file, chunk});
-    if (it != map_.end() && it->second == b && !b->in_lru && !b->dirty) {
+    if (it != map_.end() && it->second == b && !b->in_lru && !b->dirty()) {
       clean_lru_.push_front(Key{file, chunk});
       b->lru = clean_lru_.begin();
       b->in_lru = true;

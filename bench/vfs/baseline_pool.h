@@ -8,12 +8,19 @@
 //    modify_dirty_in_place(), which takes the pool mutex twice (once to find the block,
 //    once to record it as dirty) around the block's write lock, and runs the copy as a
 //    std::function closure;
-//  - dirty blocks as malloc'd std::vector<uint8_t>: a clean block that is written gets a new
-//    dirty copy (allocated and zero-initialised, then filled), and the clean one is freed.
-// Eviction of clean blocks under the budget and per-file dirty sets mirror what the new pool
-// does, so the comparison isolates locking, hashing and allocation.
+//  - clean blocks as malloc'd std::vector<uint8_t>;
+//  - dirty blocks in tmpfs pages allocated afresh whenever a block turns dirty
+//    (tmpfs_store.h): a clean block that is written gets a dirty copy in a tmpfs slot
+//    (whose pages the kernel allocates), every write to it is a pwrite into that
+//    slot, and a flush reads the slot back into a new zero-initialised vector (the clean
+//    block), then punches the slot's pages away.
+// What each cost models, and what is deliberately left out, is listed in PERF_NOTES.md
+// ("VFS pool and vfsd"). Eviction of clean blocks under the budget and per-file dirty sets
+// mirror what the new pool does, so the comparison isolates locking, hashing, the extra
+// lookups and the dirty-block storage.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -27,6 +34,7 @@
 
 #include "vfs_pool/counted_mutex.h"
 #include "vfs_pool/pool_types.h"
+#include "tmpfs_store.h"
 
 namespace hakmem::vfs::baseline {
 
@@ -59,15 +67,23 @@ class CountedSharedMutex {
 struct Block {
   ~Block();  // folds this block's lock counters into the process totals
   CountedSharedMutex rw;
-  std::vector<std::uint8_t> data;
-  bool dirty = false;
+  std::vector<std::uint8_t> data;  // the clean content (empty while the block is dirty)
+  // The dirty content's tmpfs slot; -1 while clean. Changed under the block's write lock;
+  // atomic because the pool-mutex paths peek at it without the block lock.
+  std::atomic<std::int64_t> slot{-1};
+  TmpfsStore* store = nullptr;  // its file's dirty store (set with the first slot)
+  bool dirty() const { return slot.load(std::memory_order_relaxed) >= 0; }
   bool in_lru = false;
   std::list<Key>::iterator lru;  // valid while in_lru (guarded by the pool mutex)
 };
 
+struct BaselineOptions {
+  bool keep_tmpfs_pages = false;  // ablation: never give dirty blocks' tmpfs pages back
+};
+
 class BaselinePool {
  public:
-  explicit BaselinePool(const PoolConfig& cfg);
+  explicit BaselinePool(const PoolConfig& cfg, BaselineOptions opts = {});
   ~BaselinePool();
 
   std::size_t chunk_size() const { return chunk_size_; }
@@ -79,20 +95,25 @@ class BaselinePool {
   // The three per-write passes of the profiled design.
   bool is_dirty(const Key& k);
   bool has_dirty(const Key& k);
-  // false if the block vanished (flushed and evicted since the checks): the caller retries.
-  bool modify_dirty_in_place(const Key& k, const std::function<void(std::vector<std::uint8_t>&)>& f);
+  // 1 when written; 0 if the block was flushed, evicted or replaced since the checks (the
+  // caller retries); -errno if the closure failed.
+  int modify_dirty_in_place(const Key& k, const std::function<int(Block&)>& f);
 
   PoolStats stats() const;
 
  private:
   int create_dirty_copy(const Key& k, const Loader& loader);
+  TmpfsStore* store_for_locked(std::uint64_t file);
   void evict_locked();
 
   const std::size_t chunk_size_;
   const std::size_t budget_;
   mutable CountedMutex mu_;  // the one pool lock
+  const BaselineOptions opts_;
   std::unordered_map<Key, std::shared_ptr<Block>, SipHasher> map_;
   std::unordered_map<std::uint64_t, std::unordered_set<std::uint64_t>, SipHasher> dirty_;
+  // Dirty blocks, one tmpfs file per VFS file (slot bookkeeping under mu_).
+  std::unordered_map<std::uint64_t, std::unique_ptr<TmpfsStore>, SipHasher> stores_;
   std::list<Key> clean_lru_;  // front = most recent
   std::size_t bytes_ = 0;
   std::atomic<std::uint64_t> writes_{0}, write_bytes_{0}, copies_{0}, loads_{0}, reads_{0},

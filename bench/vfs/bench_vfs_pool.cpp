@@ -7,7 +7,7 @@
 // up, then measures for --seconds. Reported per phase: writes/s, MB/s, minor page faults per
 // 1,000 writes (getrusage), lock acquisitions and contended acquisitions per write, and an
 // estimate of futex calls per write (2 per contended acquisition: one wait, one wake).
-// For real futex counts run it under strace: bench/vfs/futex_strace.sh.
+// For real futex counts: bench/vfs/futex_count.sh (perf tracepoint and strace -c -f).
 // Last line: speedup_vs_baseline=X faults_per_1k_writes=Y (pool's median figures).
 #include <sys/resource.h>
 
@@ -16,9 +16,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +43,7 @@ struct Options {
   int file_mb = 2;
   int budget_mb = 256;
   int flush_ms = 50;
+  bool keep_tmpfs_pages = false;  // baseline ablation (see tmpfs_store.h)
   std::string only;  // "", "pool" or "baseline"
 };
 
@@ -76,6 +79,7 @@ struct Result {
   std::uint64_t checksum = 0;
   std::uint64_t total_writes = 0;  // the whole phase, warm-up included (for external counters)
   double writes_per_s() const { return writes / secs; }
+  double mb_per_s() const { return write_bytes / secs / 1e6; }
   double faults_per_1k() const { return writes ? 1000.0 * minflt / writes : 0; }
   double locks_per_write() const { return writes ? double(index.acquisitions + other.acquisitions) / writes : 0; }
   double contended_per_write() const { return writes ? double(index.contended + other.contended) / writes : 0; }
@@ -83,6 +87,7 @@ struct Result {
   double cpu_us_per_write() const { return writes ? cpu_s * 1e6 / writes : 0; }
   double writes_per_cpu_s() const { return cpu_s > 0 ? writes / cpu_s : 0; }
   double wait_us_per_write() const { return writes ? (index.wait_ns + other.wait_ns) / 1e3 / writes : 0; }
+  double index_wait_us_per_write() const { return writes ? index.wait_ns / 1e3 / writes : 0; }
 };
 
 struct Snapshot {
@@ -96,7 +101,13 @@ Result run_phase(const Options& o, const Source& src) {
   PoolConfig cfg;
   cfg.chunk_size = std::size_t(o.chunk_kb) << 10;
   cfg.budget_bytes = std::size_t(o.budget_mb) << 20;
-  Pool pool(cfg);
+  auto owner = [&] {
+    if constexpr (std::is_same_v<Pool, baseline::BaselinePool>)
+      return std::make_unique<Pool>(cfg, baseline::BaselineOptions{o.keep_tmpfs_pages});
+    else
+      return std::make_unique<Pool>(cfg);
+  }();
+  Pool& pool = *owner;
   const std::size_t cs = cfg.chunk_size;
   const std::uint64_t file_size = std::uint64_t(o.file_mb) << 20;
   const Loader loader{&Source::load, const_cast<Source*>(&src)};
@@ -218,10 +229,10 @@ Result run_phase(const Options& o, const Source& src) {
 void print(const char* name, int rep, const Result& r) {
   std::printf("%-8s rep=%d writes=%llu writes/s=%.0f MB/s=%.0f reads/s=%.0f flushes=%llu "
               "faults_per_1k_writes=%.2f locks_per_write=%.2f contended_per_write=%.4f "
-              "est_futex_per_write=%.4f wait_us_per_write=%.3f vol_ctxsw=%ld cpu_us_per_write=%.2f total_writes=%llu checksum=%llu\n",
+              "est_futex_per_write=%.4f wait_us_per_write=%.3f (index %.3f) vol_ctxsw=%ld cpu_us_per_write=%.2f total_writes=%llu checksum=%llu\n",
               name, rep, (unsigned long long)r.writes, r.writes_per_s(), r.write_bytes / r.secs / 1e6,
               r.reads / r.secs, (unsigned long long)r.flushes, r.faults_per_1k(), r.locks_per_write(),
-              r.contended_per_write(), r.est_futex_per_write(), r.wait_us_per_write(), r.nvcsw,
+              r.contended_per_write(), r.est_futex_per_write(), r.wait_us_per_write(), r.index_wait_us_per_write(), r.nvcsw,
               r.cpu_us_per_write(), (unsigned long long)r.total_writes, (unsigned long long)r.checksum);
   std::fflush(stdout);
 }
@@ -253,13 +264,16 @@ int main(int argc, char** argv) {
   app.add_option("--file-mb", o.file_mb, "size of each file in MiB")->check(CLI::Range(1, 1024));
   app.add_option("--budget-mb", o.budget_mb, "pool memory budget in MiB")->check(CLI::Range(1, 1 << 20));
   app.add_option("--flush-ms", o.flush_ms, "flush every file every N ms (0: never)")->check(CLI::Range(0, 100000));
+  app.add_flag("--baseline-keep-tmpfs-pages", o.keep_tmpfs_pages,
+               "ablation: the baseline keeps its dirty blocks' tmpfs pages instead of freeing them at flush");
   app.add_option("--only", o.only, "run only one side")->check(CLI::IsMember({"pool", "baseline"}));
   CLI11_PARSE(app, argc, argv);
 
   std::printf("bench_vfs_pool threads=%d readers=%d seconds=%.1f warmup=%.1f reps=%d chunk_kb=%d files=%d "
-              "file_mb=%d budget_mb=%d flush_ms=%d\n",
+              "file_mb=%d budget_mb=%d flush_ms=%d baseline_keep_tmpfs_pages=%d\n",
               o.threads, o.readers, o.seconds, o.warmup, o.reps, o.chunk_kb, o.files, o.file_mb,
-              o.budget_mb, o.flush_ms);
+              o.budget_mb, o.flush_ms, o.keep_tmpfs_pages ? 1 : 0);
+  std::fflush(stdout);
   const Source src;
   std::vector<Result> pool, base;
   for (int rep = 1; rep <= o.reps; ++rep) {
@@ -281,10 +295,11 @@ int main(int argc, char** argv) {
     if (v.empty()) return;
     const auto w = col(v, &Result::writes_per_s);
     const auto c = col(v, &Result::cpu_us_per_write);
-    std::printf("summary %-8s median_writes/s=%.0f spread=%.2f median_cpu_us_per_write=%.2f cpu_spread=%.2f "
+    std::printf("summary %-8s median_writes/s=%.0f spread=%.2f median_MB/s=%.0f median_cpu_us_per_write=%.2f cpu_spread=%.2f "
                 "median_faults_per_1k_writes=%.2f "
                 "median_contended_per_write=%.4f median_est_futex_per_write=%.4f median_locks_per_write=%.2f\n",
-                name, median(w), spread(w), median(c), spread(c), median(col(v, &Result::faults_per_1k)),
+                name, median(w), spread(w), median(col(v, &Result::mb_per_s)), median(c), spread(c),
+                median(col(v, &Result::faults_per_1k)),
                 median(col(v, &Result::contended_per_write)), median(col(v, &Result::est_futex_per_write)),
                 median(col(v, &Result::locks_per_write)));
   };
@@ -293,6 +308,10 @@ int main(int argc, char** argv) {
   const double speedup = (!pool.empty() && !base.empty())
                              ? median(col(pool, &Result::writes_per_s)) / median(col(base, &Result::writes_per_s))
                              : 0;
+  if (!pool.empty() && !base.empty()) {
+    const double pm = median(col(pool, &Result::mb_per_s)), bm = median(col(base, &Result::mb_per_s));
+    std::printf("write_bytes_per_s pool=%.0f baseline=%.0f ratio=%.2f\n", pm * 1e6, bm * 1e6, bm > 0 ? pm / bm : 0);
+  }
   if (!pool.empty() && !base.empty())
     std::printf("cpu_efficiency_vs_baseline=%.2f (baseline CPU per write / pool CPU per write)\n",
                 median(col(base, &Result::cpu_us_per_write)) / median(col(pool, &Result::cpu_us_per_write)));

@@ -102,9 +102,16 @@ std::string Mount::log() const {
 }
 
 bool Mount::start(const std::vector<std::string>& extra, std::string* why) {
-  std::vector<std::string> args = {VFSD_BIN, src(), mnt(), "-f", "--pool-mb", "64"};
-  bool writable = false;
-  for (const auto& a : extra) writable = writable || a == "--writable";
+  std::vector<std::string> args = {VFSD_BIN, src(), mnt(), "-f"};
+  bool writable = false, pool_size = false;
+  for (const auto& a : extra) {
+    writable = writable || a == "--writable";
+    pool_size = pool_size || a == "--pool-mb";
+  }
+  if (!pool_size) {  // small by default, so that the tests exercise the pool's pressure paths
+    args.push_back("--pool-mb");
+    args.push_back("64");
+  }
   if (writable) {
     args.push_back("--cache-dir");
     args.push_back(cache());
