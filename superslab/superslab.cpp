@@ -37,7 +37,8 @@ static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_un
   return -1;
 }
 
-Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate) {
+Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate,
+                           std::uint32_t owner_tag) {
   unsigned units = slab_units_for(obj_size);
   // Unit 0 is shorter (the header); prefer it for small classes only.
   int u = find_free_run(ss->free_units, units, units == 1 && obj_size <= kUnitZeroMaxObject);
@@ -68,7 +69,7 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   slab->purge_candidates = 0;
   slab->populated_pages = 0;
   UnitGeometry geo{static_cast<std::uint32_t>(begin - reinterpret_cast<char*>(ss)),
-                   slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1, 0};
+                   slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1, owner_tag};
   for (unsigned i = first; i < first + units; ++i) {
     ss->geometry[i] = geo;
     ss->unit_info[i] = static_cast<std::uint16_t>((first << 8) | (cls & 0xff));

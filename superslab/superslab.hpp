@@ -131,7 +131,9 @@ void superslab_init_small(SuperSlab* ss, void* owner);
 // Carves a slab of `units` units for class `cls`/`obj_size`; nullptr if no room. In a dense
 // SuperSlab, pre-faults the units if a purge took them back and `populate` is set; in a
 // sparse one, refill populates the slab as it goes (superslab_populate_slab). Owner only.
-Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate);
+// `owner_tag` goes into every unit's geometry (UnitGeometry::owner_tag).
+Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate,
+                           std::uint32_t owner_tag);
 // Sparse SuperSlabs: pre-faults the slab's pages up to `end` (exclusive) that are not yet.
 // Returns the bytes populated (0 when nothing was needed). Owner only.
 std::size_t superslab_populate_slab(SuperSlab* ss, Slab* slab, const char* end);

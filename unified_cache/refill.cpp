@@ -70,13 +70,10 @@ static bool slab_has_free(const Slab* s) {
 static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate) {
   // A dense SuperSlab's units are re-populated here after a purge took them back.
   std::uint32_t was_populated = ss->populated_units;
-  Slab* s = superslab_carve_slab(ss, cls, kClassSize[cls], populate);
+  Slab* s = superslab_carve_slab(ss, cls, kClassSize[cls], populate, bin_offset(cls));
   if (!s) return nullptr;
   if (ss->populated_units != was_populated) {
     add_slow_path_faults(h, std::uint64_t{s->units} * kUnitSize / os::kPageSize);
-  }
-  for (unsigned u = s->first_unit; u < s->first_unit + s->units; ++u) {
-    ss->geometry[u].owner_tag = bin_offset(cls);
   }
   if (h->class_slabs[cls] != 0xffff) ++h->class_slabs[cls];
   partial_push(h, s);

@@ -22,19 +22,13 @@
 
 #include "hakmem/hakmem.h"
 
+#include "common/test_support.hpp"
+
 namespace {
 
-// A field of a /proc file in kB ("AnonHugePages" in /proc/self/smaps_rollup, "HugePages_Free"
-// in /proc/meminfo, which counts pages, not kB), or -1 when the file lacks it.
-long proc_field(const char* path, const char* field) {
-  std::ifstream f(path);
-  std::string line;
-  std::size_t n = std::strlen(field);
-  while (std::getline(f, line))
-    if (line.compare(0, n, field) == 0 && line.size() > n && line[n] == ':')
-      return std::strtol(line.c_str() + n + 1, nullptr, 10);
-  return -1;
-}
+// A field of a /proc file ("AnonHugePages" in /proc/self/smaps_rollup is in kB,
+// "HugePages_Free" in /proc/meminfo counts pages), or -1 when the file lacks it.
+using hakt::proc_field;
 
 long count_maps() {
   std::ifstream f("/proc/self/maps");

@@ -23,6 +23,8 @@
 
 extern char** environ;
 
+#include "common/prometheus.hpp"
+
 namespace proftest {
 
 using nlohmann::json;
@@ -204,18 +206,7 @@ inline std::uint64_t class_field(const json& j, std::uint32_t size, const char* 
   return 0;
 }
 
-// "name{labels} value" lines of the Prometheus text format.
-inline std::map<std::string, double> parse_prometheus(const std::string& text) {
-  std::map<std::string, double> m;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto sp = line.rfind(' ');
-    m[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
-  }
-  return m;
-}
+using hakt::parse_prometheus;
 
 inline std::string grouped(std::uint64_t v) {
   std::string d = std::to_string(v), out;

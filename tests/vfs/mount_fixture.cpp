@@ -167,4 +167,14 @@ int Mount::stop() {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+TmpfsCacheDisk::TmpfsCacheDisk(Mount& m, const std::string& size)
+    : m_(m),
+      ok_(run("mkdir -p " + m.cache() + " && mount -t tmpfs -o size=" + size + " tmpfs " + m.cache())
+              .status == 0) {}
+
+TmpfsCacheDisk::~TmpfsCacheDisk() {
+  m_.stop();
+  if (ok_) run("umount -l " + m_.cache());
+}
+
 }  // namespace vfstest

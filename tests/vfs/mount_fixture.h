@@ -56,4 +56,19 @@ class Mount {
   pid_t pid_ = -1;
 };
 
+// A small tmpfs mounted over m's cache dir (a "full cache disk"); at scope exit the daemon
+// is stopped first (it may still be saving into it), then the tmpfs is detached.
+class TmpfsCacheDisk {
+ public:
+  TmpfsCacheDisk(Mount& m, const std::string& size);
+  ~TmpfsCacheDisk();
+  TmpfsCacheDisk(const TmpfsCacheDisk&) = delete;
+  TmpfsCacheDisk& operator=(const TmpfsCacheDisk&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  Mount& m_;
+  bool ok_;
+};
+
 }  // namespace vfstest

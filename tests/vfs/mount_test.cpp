@@ -259,14 +259,8 @@ TEST(VfsdErrors, FullCacheDiskReportsENOSPCAndLosesNothingAcknowledged) {
   std::string why;
   if (!vfstest::fuse_available(&why)) GTEST_SKIP() << why;
   Mount m;
-  ASSERT_EQ(run("mkdir -p " + m.cache() + " && mount -t tmpfs -o size=6m tmpfs " + m.cache()).status, 0);
-  struct Unmount {
-    Mount& m;
-    ~Unmount() {
-      m.stop();
-      run("umount -l " + m.cache());
-    }
-  } guard{m};
+  vfstest::TmpfsCacheDisk disk(m, "6m");
+  ASSERT_TRUE(disk.ok());
   std::string err;
   ASSERT_TRUE(m.start({"--writable"}, &err)) << err;
   // Acknowledged: written and fsynced.

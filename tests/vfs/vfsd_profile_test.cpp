@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/prometheus.hpp"
 #include "hakmem/vfs_profile_record.h"
 #include "mount_fixture.h"
 
@@ -49,17 +50,7 @@ std::string grouped(std::uint64_t v) {
   return out;
 }
 
-std::map<std::string, double> parse_prometheus(const std::string& text) {
-  std::map<std::string, double> m;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    auto sp = line.rfind(' ');
-    m[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
-  }
-  return m;
-}
+using hakt::parse_prometheus;
 
 class VfsdProfile : public ::testing::Test {
  protected:

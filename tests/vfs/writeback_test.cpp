@@ -102,14 +102,8 @@ TEST_F(VfsdWriteback, CloseDoesNotWaitButTheDataIsSavedRightAfter) {
 }
 
 TEST_F(VfsdWriteback, SaveOnCloseReportsAFullCacheDiskAtClose) {
-  ASSERT_EQ(run("mkdir -p " + m.cache() + " && mount -t tmpfs -o size=4m tmpfs " + m.cache()).status, 0);
-  struct Unmount {
-    Mount& m;
-    ~Unmount() {
-      m.stop();
-      run("umount -l " + m.cache());
-    }
-  } guard{m};
+  vfstest::TmpfsCacheDisk disk(m, "4m");
+  ASSERT_TRUE(disk.ok());
   ASSERT_TRUE(mount({"--save-on-close"}));
   auto r = run("dd if=/dev/zero of=big bs=64k count=100 status=none", m.mnt());
   EXPECT_NE(r.status, 0);
