@@ -10,12 +10,19 @@
 #include <string>
 
 #include "vfs.h"
+#include "wake_latency.h"
 
 namespace vfsd {
 
 namespace {
 
-Vfs& vfs() { return *static_cast<Vfs*>(fuse_get_context()->private_data); }
+// Every operation starts here, so this is also where the wake-up latency hold learns that
+// requests are flowing.
+Vfs& vfs() {
+  Daemon* d = static_cast<Daemon*>(fuse_get_context()->private_data);
+  d->wake.note();
+  return d->vfs;
+}
 
 FilePtr* handle(const fuse_file_info* fi) {
   return fi ? reinterpret_cast<FilePtr*>(static_cast<uintptr_t>(fi->fh)) : nullptr;
@@ -44,10 +51,12 @@ void* op_init(fuse_conn_info* conn, fuse_config* cfg) {
   conn->max_background = 64;
   conn->congestion_threshold = 48;
   v.start();
-  return &v;
+  Daemon* d = static_cast<Daemon*>(fuse_get_context()->private_data);
+  d->wake.start();
+  return d;
 }
 
-void op_destroy(void* data) { static_cast<Vfs*>(data)->shutdown(); }
+void op_destroy(void* data) { static_cast<Daemon*>(data)->vfs.shutdown(); }
 
 int op_getattr(const char* path, struct stat* st, fuse_file_info* fi) { return vfs().getattr(p(path), st, obj(fi)); }
 

@@ -8,6 +8,15 @@
 
 namespace vfsd {
 
+class Vfs;
+class WakeLatency;
+
+// What fuse_new's private_data points to.
+struct Daemon {
+  Vfs& vfs;
+  WakeLatency& wake;  // told of every request (wake_latency.h)
+};
+
 fuse_operations make_fuse_operations(const Options& o);
 
 }  // namespace vfsd

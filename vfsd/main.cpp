@@ -24,6 +24,7 @@
 #include "fuse_ops.h"
 #include "pool_profile.h"
 #include "vfs.h"
+#include "wake_latency.h"
 
 namespace {
 
@@ -83,6 +84,10 @@ int main(int argc, char** argv) {
                  "how much written data the kernel may cache for this mount before writers wait for "
                  "the daemon (MiB; 0 keeps the kernel's FUSE default of 1 % of the dirty limit)")
       ->check(CLI::Range(0, 1 << 20));
+  app.add_option("--wake-linger-ms", o.wake_linger_ms,
+                 "while requests arrive, keep idle CPUs polling instead of halting (a PM QoS "
+                 "request on /dev/cpu_dma_latency), until this many ms pass without one (0: never)")
+      ->check(CLI::Range(0, 60000));
   bool no_wb = false;
   app.add_flag("--no-writeback-cache", no_wb,
                "send every write() to the daemon at once instead of caching it in the kernel");
@@ -135,7 +140,9 @@ int main(int argc, char** argv) {
   for (auto& a : args) cargs.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(cargs.size()), cargs.data());
   const fuse_operations ops = vfsd::make_fuse_operations(o);
-  fuse* f = fuse_new(&fargs, &ops, sizeof ops, &vfs);
+  vfsd::WakeLatency wake(o.wake_linger_ms);
+  vfsd::Daemon daemon{vfs, wake};
+  fuse* f = fuse_new(&fargs, &ops, sizeof ops, &daemon);
   if (f == nullptr) return fail("cannot initialise libfuse");
   if (fuse_mount(f, o.mountpoint.c_str()) != 0) {
     fuse_destroy(f);

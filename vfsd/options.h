@@ -24,6 +24,7 @@ struct Options {
   bool writeback_cache = true;     // kernel write-back caching (FUSE_CAP_WRITEBACK_CACHE)
   bool save_on_close = false;      // save a file's data at close() (FLUSH) instead of at release
   std::size_t kernel_dirty_mb = 1024;  // the mount's dirty page-cache limit (0: kernel default)
+  unsigned wake_linger_ms = 100;       // PM QoS hold after the last request (0: off)
 };
 
 }  // namespace vfsd
