@@ -15,6 +15,8 @@ namespace {
 constexpr unsigned kPages = kSuperSlabSize / os::kPageSize;              // 512
 constexpr unsigned kFirstPage = kSuperSlabHeaderSize / os::kPageSize;    // 2
 constexpr unsigned kWords = kPages / 64;
+constexpr unsigned kMaxRunPages = 512;  // a run never exceeds one SuperSlab
+constexpr std::uintptr_t kSpanMagic = 0x5350414e4d455441ull;  // "SPANMETA"
 
 // Lives in the SuperSlab header where small SuperSlabs keep their slab array.
 struct SpanMeta {
@@ -23,6 +25,7 @@ struct SpanMeta {
   std::uint64_t dirty[kWords];       // page was handed out since it was last zero
   std::uint16_t span_pages[kPages];  // pages of the span starting at this page
   std::uint32_t free_pages;
+  std::uintptr_t magic;  // magic_of(ss) while listed: lookup() trusts nothing else
   SuperSlab* next;
   SuperSlab* prev;
 };
@@ -87,11 +90,16 @@ void list_remove(SuperSlab* ss) {
   m->next = m->prev = nullptr;
 }
 
-SuperSlab* new_span_superslab() {
-  SuperSlab* ss = pool_acquire(kChunkSpan, g_span_superslabs >= kSparseSpanSuperSlabs);
+// A SuperSlab from the pool with empty span metadata, not yet listed (so not yet seen by
+// lookup(): `magic` stays 0 until adopt_locked). Called without the span lock: taking a
+// SuperSlab may populate 2 MiB (5-6 ms for fresh host memory), and other threads' span
+// allocations and frees must not wait for that.
+SuperSlab* acquire_span_superslab(bool dense) {
+  SuperSlab* ss = pool_acquire(kChunkSpan, dense);
   if (!ss) return nullptr;
   ss->owner.store(nullptr, std::memory_order_relaxed);
   SpanMeta* m = meta(ss);
+  m->magic = 0;
   for (unsigned w = 0; w < kWords; ++w) {
     m->used[w] = 0;
     m->dirty[w] = ss->zeroed ? 0 : ~std::uint64_t{0};
@@ -102,22 +110,53 @@ SuperSlab* new_span_superslab() {
   for (auto& s : m->span_pages) s = 0;
   set_range(m->used, 0, kFirstPage, true);
   m->free_pages = kPages - kFirstPage;
-  ++g_empty_count;
-  list_push(ss);
   return ss;
 }
 
-// Pre-faults the not yet populated pages of [page, page+n) in as few madvise calls as runs.
-void populate_pages(SuperSlab* ss, unsigned page, unsigned n) {
+std::uintptr_t magic_of(const SuperSlab* ss) { return reinterpret_cast<std::uintptr_t>(ss) ^ kSpanMagic; }
+
+void adopt_locked(SuperSlab* ss) {
+  meta(ss)->magic = magic_of(ss);
+  ++g_empty_count;
+  list_push(ss);
+}
+
+void drop_locked(SuperSlab* ss) {
+  list_remove(ss);
+  meta(ss)->magic = 0;
+  pool_release(ss);
+}
+
+// Pages of a run that still need pre-faulting, relative to its first page. They are marked
+// populated under the lock (the run is the caller's alone) and faulted in after it.
+struct PopulateTodo {
+  SuperSlab* ss = nullptr;
+  unsigned first = 0;
+  unsigned n = 0;
+  std::uint64_t bits[kMaxRunPages / 64] = {};
+};
+
+void claim_unpopulated_locked(SuperSlab* ss, unsigned page, unsigned n, PopulateTodo* todo) {
+  todo->ss = ss;
+  todo->first = page;
+  todo->n = n;
   if (os::policy().populate == os::PopulatePolicy::kNever) return;
   SpanMeta* m = meta(ss);
-  unsigned i = page;
-  while (i < page + n) {
-    if (test(m->populated, i)) { ++i; continue; }
+  for (unsigned i = 0; i < n; ++i) {
+    if (test(m->populated, page + i)) continue;
+    todo->bits[i / 64] |= std::uint64_t{1} << (i % 64);
+    m->populated[(page + i) / 64] |= std::uint64_t{1} << ((page + i) % 64);
+  }
+}
+
+// Pre-faults the claimed pages in as few madvise calls as runs. Without the span lock.
+void populate_claimed(const PopulateTodo& t) {
+  unsigned i = 0;
+  while (i < t.n) {
+    if (!test(t.bits, i)) { ++i; continue; }
     unsigned j = i;
-    while (j < page + n && !test(m->populated, j)) ++j;
-    os::populate(page_addr(ss, i), std::size_t{j - i} * os::kPageSize);
-    set_range(m->populated, i, j - i, true);
+    while (j < t.n && test(t.bits, j)) ++j;
+    os::populate(page_addr(t.ss, t.first + i), std::size_t{j - i} * os::kPageSize);
     i = j;
   }
 }
@@ -129,6 +168,32 @@ bool any(const std::uint64_t* bits, unsigned from, unsigned n) {
 
 }  // namespace
 
+namespace {
+// Finds and takes a run of `need` pages among the listed SuperSlabs. Span lock held.
+bool reserve_locked(unsigned need, unsigned align_pages, SuperSlab* only, bool* fresh, void** out,
+                    PopulateTodo* todo) {
+  SuperSlab* ss = only ? only : g_span_list;
+  int page = -1;
+  for (; ss; ss = only ? nullptr : meta(ss)->next) {
+    if (meta(ss)->free_pages < need) continue;
+    page = find_run(meta(ss), need, align_pages);
+    if (page >= 0) break;
+  }
+  if (!ss) return false;
+  SpanMeta* m = meta(ss);
+  if (m->free_pages == kPages - kFirstPage) --g_empty_count;
+  const unsigned p = static_cast<unsigned>(page);
+  set_range(m->used, p, need, true);
+  m->span_pages[p] = static_cast<std::uint16_t>(need);
+  m->free_pages -= need;
+  claim_unpopulated_locked(ss, p, need, todo);
+  if (fresh) *fresh = !any(m->dirty, p, need);
+  set_range(m->dirty, p, need, true);
+  *out = page_addr(ss, p);
+  return true;
+}
+}  // namespace
+
 void* span_alloc(std::size_t size, std::size_t align, bool* fresh) {
   if (size == 0 || size > kSpanMaxBytes || align > kSpanMaxBytes) {
     errno = ENOMEM;
@@ -136,33 +201,27 @@ void* span_alloc(std::size_t size, std::size_t align, bool* fresh) {
   }
   unsigned need = static_cast<unsigned>((size + os::kPageSize - 1) / os::kPageSize);
   unsigned align_pages = align <= os::kPageSize ? 1 : static_cast<unsigned>(align / os::kPageSize);
-  LockGuard g(g_span_lock);
-  SuperSlab* ss = g_span_list;
-  int page = -1;
-  for (; ss; ss = meta(ss)->next) {
-    if (meta(ss)->free_pages < need) continue;
-    page = find_run(meta(ss), need, align_pages);
-    if (page >= 0) break;
+  void* out = nullptr;
+  PopulateTodo todo;
+  bool found, dense;
+  {
+    LockGuard g(g_span_lock);
+    found = reserve_locked(need, align_pages, nullptr, fresh, &out, &todo);
+    dense = g_span_superslabs >= kSparseSpanSuperSlabs;
   }
-  if (!ss) {
-    ss = new_span_superslab();
+  if (!found) {
+    // No room: a new SuperSlab, taken (and maybe populated whole) without the lock.
+    SuperSlab* ss = acquire_span_superslab(dense);
     if (!ss) return nullptr;
-    page = find_run(meta(ss), need, align_pages);
-    if (page < 0) {
-      errno = ENOMEM;
+    LockGuard g(g_span_lock);
+    adopt_locked(ss);
+    if (!reserve_locked(need, align_pages, ss, fresh, &out, &todo)) {
+      errno = ENOMEM;  // cannot happen: an empty SuperSlab holds the largest aligned span
       return nullptr;
     }
   }
-  SpanMeta* m = meta(ss);
-  if (m->free_pages == kPages - kFirstPage) --g_empty_count;
-  unsigned p = static_cast<unsigned>(page);
-  set_range(m->used, p, need, true);
-  m->span_pages[p] = static_cast<std::uint16_t>(need);
-  m->free_pages -= need;
-  populate_pages(ss, p, need);
-  if (fresh) *fresh = !any(m->dirty, p, need);
-  set_range(m->dirty, p, need, true);
-  return page_addr(ss, p);
+  populate_claimed(todo);
+  return out;
 }
 
 static bool lookup(const void* p, SuperSlab** out_ss, unsigned* out_page) {
@@ -171,6 +230,7 @@ static bool lookup(const void* p, SuperSlab** out_ss, unsigned* out_page) {
   SuperSlab* ss = superslab_of(p);
   unsigned page = static_cast<unsigned>((reinterpret_cast<const char*>(p) -
                                          reinterpret_cast<const char*>(ss)) / os::kPageSize);
+  if (meta(ss)->magic != magic_of(ss)) return false;  // being set up, or not ours
   if (page < kFirstPage || meta(ss)->span_pages[page] == 0) return false;
   *out_ss = ss;
   *out_page = page;
@@ -190,8 +250,7 @@ int span_free(void* p) {
   if (m->free_pages == kPages - kFirstPage) {
     // Keep one empty span SuperSlab warm; hand the others back to the pool.
     if (g_empty_count >= 1) {
-      list_remove(ss);
-      pool_release(ss);
+      drop_locked(ss);
     } else {
       ++g_empty_count;
     }
@@ -210,26 +269,30 @@ std::size_t span_size(const void* p) {
 bool span_resize_in_place(void* p, std::size_t new_size) {
   if (new_size == 0 || new_size > kSpanMaxBytes) return false;
   unsigned need = static_cast<unsigned>((new_size + os::kPageSize - 1) / os::kPageSize);
-  LockGuard g(g_span_lock);
-  SuperSlab* ss;
-  unsigned page;
-  if (!lookup(p, &ss, &page)) return false;
-  SpanMeta* m = meta(ss);
-  unsigned have = m->span_pages[page];
-  if (need == have) return true;
-  if (need < have) {
-    set_range(m->used, page + need, have - need, false);
-    m->free_pages += have - need;
-  } else {
-    if (page + need > kPages || next_used(m, page + have, page + need) != page + need) {
-      return false;
+  PopulateTodo todo;
+  {
+    LockGuard g(g_span_lock);
+    SuperSlab* ss;
+    unsigned page;
+    if (!lookup(p, &ss, &page)) return false;
+    SpanMeta* m = meta(ss);
+    unsigned have = m->span_pages[page];
+    if (need == have) return true;
+    if (need < have) {
+      set_range(m->used, page + need, have - need, false);
+      m->free_pages += have - need;
+    } else {
+      if (page + need > kPages || next_used(m, page + have, page + need) != page + need) {
+        return false;
+      }
+      set_range(m->used, page + have, need - have, true);
+      m->free_pages -= need - have;
+      claim_unpopulated_locked(ss, page + have, need - have, &todo);
+      set_range(m->dirty, page + have, need - have, true);
     }
-    set_range(m->used, page + have, need - have, true);
-    m->free_pages -= need - have;
-    populate_pages(ss, page + have, need - have);
-    set_range(m->dirty, page + have, need - have, true);
+    m->span_pages[page] = static_cast<std::uint16_t>(need);
   }
-  m->span_pages[page] = static_cast<std::uint16_t>(need);
+  if (todo.ss) populate_claimed(todo);  // the caller's own pages: no lock needed
   return true;
 }
 
@@ -239,8 +302,7 @@ std::size_t span_release_empty() {
   for (SuperSlab* ss = g_span_list; ss;) {
     SuperSlab* next = meta(ss)->next;
     if (meta(ss)->free_pages == kPages - kFirstPage) {
-      list_remove(ss);
-      pool_release(ss);
+      drop_locked(ss);
       --g_empty_count;
       ++n;
     }
