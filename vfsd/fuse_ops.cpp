@@ -119,29 +119,56 @@ int op_release(const char*, fuse_file_info* fi) {
 
 int op_fsync(const char*, int datasync, fuse_file_info* fi) { return vfs().fsync(obj(fi), datasync != 0); }
 
-// With nullpath_ok, readdir gets no path: opendir keeps it in the handle.
+// An open directory: its path (with nullpath_ok, readdir gets none) and the listing taken at
+// offset 0, which later chunks of the same pass continue from (offsets are indices into it).
+struct DirHandle {
+  std::string path;
+  std::vector<DirEntry> entries;  // without "." and ".."
+  bool listed = false;
+};
+
+DirHandle* dir_handle(const fuse_file_info* fi) {
+  return reinterpret_cast<DirHandle*>(static_cast<uintptr_t>(fi->fh));
+}
+
 int op_opendir(const char* path, fuse_file_info* fi) {
-  fi->fh = reinterpret_cast<uintptr_t>(new std::string(p(path)));
+  fi->fh = reinterpret_cast<uintptr_t>(new DirHandle{p(path), {}});
   fi->cache_readdir = 0;
   return 0;
 }
 
 int op_releasedir(const char*, fuse_file_info* fi) {
-  delete reinterpret_cast<std::string*>(static_cast<uintptr_t>(fi->fh));
+  delete dir_handle(fi);
   return 0;
 }
 
-int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info* fi,
-               fuse_readdir_flags) {
-  std::vector<DirEntry> ents;
-  const std::string dir = path ? std::string(path) : *reinterpret_cast<std::string*>(static_cast<uintptr_t>(fi->fh));
-  if (int e = vfs().readdir(dir, &ents); e < 0) return e;
-  filler(buf, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
-  filler(buf, "..", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
-  for (const DirEntry& d : ents) {
+// Entries are handed to libfuse with their offsets, one chunk per request. For READDIRPLUS
+// (the kernel asks for it on a directory's first read) each entry carries its attributes:
+// libfuse then registers the name and the kernel instantiates it, so the stat() or open()
+// that usually follows a listing (ls -l, cp -r, find, git) needs no LOOKUP round trip.
+// (libfuse 3.14 drops the attributes when the whole listing is handed over at offset 0.)
+int op_readdir(const char*, void* buf, fuse_fill_dir_t filler, off_t off, fuse_file_info* fi,
+               fuse_readdir_flags flags) {
+  DirHandle* h = dir_handle(fi);
+  if (off == 0 || !h->listed) {  // a new pass (or a seek before the first read)
+    h->entries.clear();
+    if (int e = vfs().readdir(h->path, &h->entries); e < 0) return e;
+    h->listed = true;
+  }
+  const bool plus = (flags & FUSE_READDIR_PLUS) != 0;
+  const std::size_t total = h->entries.size() + 2;
+  for (std::size_t i = static_cast<std::size_t>(off); i < total; ++i) {
+    const char* name = i == 0 ? "." : i == 1 ? ".." : h->entries[i - 2].name.c_str();
     struct stat st {};
-    st.st_mode = d.type;
-    if (filler(buf, d.name.c_str(), &st, 0, static_cast<fuse_fill_dir_flags>(0))) break;
+    auto fill = static_cast<fuse_fill_dir_flags>(0);
+    if (i < 2) {
+      st.st_mode = S_IFDIR;
+    } else if (plus && vfs().getattr(join(h->path, name), &st, nullptr) == 0) {
+      fill = FUSE_FILL_DIR_PLUS;
+    } else {
+      st.st_mode = h->entries[i - 2].type;  // plain READDIR, or the entry vanished meanwhile
+    }
+    if (filler(buf, name, &st, static_cast<off_t>(i + 1), fill)) break;
   }
   return 0;
 }

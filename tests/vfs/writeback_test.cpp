@@ -119,6 +119,31 @@ TEST_F(VfsdWriteback, AccessFollowsTheExecuteBits) {
   EXPECT_EQ(sh("./s.sh"), "ran\n");
 }
 
+// READDIRPLUS with attributes: after a listing, the stat() of every listed name is answered
+// by the kernel (no LOOKUP round trip), and a listing longer than one request's buffer comes
+// back whole and in order (offsets continue from the handle's listing).
+TEST_F(VfsdWriteback, AListingAnswersTheLookupsThatFollowIt) {
+  ASSERT_TRUE(mount());
+  sh("mkdir l && for i in $(seq 1 150); do head -c $i /dev/zero > l/f$i; done && mkdir l/sub && "
+     "ln -s f1 l/link");
+  const std::string want_names = sh("ls -a l");
+  ASSERT_EQ(m.stop(), 0) << m.log();
+  ASSERT_TRUE(mount({"-d"}));  // libfuse's trace of every request, in the daemon's log
+  const auto lookups = [&] {
+    const std::string log = m.log();
+    std::size_t n = 0;
+    for (std::size_t p = 0; (p = log.find("opcode: LOOKUP", p)) != std::string::npos; ++p) ++n;
+    return n;
+  };
+  sh("ls l > /dev/null");  // LOOKUP of "l" itself, then one listing
+  const std::size_t before = lookups();
+  EXPECT_EQ(sh("ls -a l"), want_names);  // whole and in the same order, over several requests
+  const std::string sizes = sh("cd l && for i in $(seq 1 150); do stat -c %s f$i; done | awk '{s += $1} END {print s}'");
+  EXPECT_EQ(sizes, std::to_string(150 * 151 / 2) + "\n");
+  EXPECT_EQ(sh("stat -c %F l/sub l/link"), "directory\nsymbolic link\n");
+  EXPECT_LE(lookups() - before, 2u) << "each listed name was looked up again";
+}
+
 TEST_F(VfsdWriteback, KernelDirtyLimitIsRaisedForTheMount) {
   ASSERT_TRUE(mount({"--kernel-dirty-mb", "512"}));
   const std::string dev = run("mountpoint -d " + m.mnt()).out;
