@@ -147,9 +147,10 @@ int op_releasedir(const char*, fuse_file_info* fi) {
 // libfuse then registers the name and the kernel instantiates it, so the stat() or open()
 // that usually follows a listing (ls -l, cp -r, find, git) needs no LOOKUP round trip.
 // (libfuse 3.14 drops the attributes when the whole listing is handed over at offset 0.)
-int op_readdir(const char*, void* buf, fuse_fill_dir_t filler, off_t off, fuse_file_info* fi,
+int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t off, fuse_file_info* fi,
                fuse_readdir_flags flags) {
   DirHandle* h = dir_handle(fi);
+  if (path != nullptr) h->path = path;  // renamed since opendir: libfuse knows the new name
   if (off == 0 || !h->listed) {  // a new pass (or a seek before the first read)
     h->entries.clear();
     if (int e = vfs().readdir(h->path, &h->entries); e < 0) return e;
