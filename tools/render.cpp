@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "format_util.hpp"
+#include "render_common.hpp"
 
 namespace hakstat {
 namespace {
@@ -14,14 +15,7 @@ using namespace fmtu;
 
 using Counters = hakmem_profile_counters;
 
-struct Field {
-  const char* name;
-  char kind;  // 'c' counter, 'g' gauge
-  const char* help;
-  std::uint64_t Counters::*member;
-};
-
-const Field kFields[] = {
+const CounterField<Counters> kFields[] = {
 #define HAKSTAT_FIELD_(name, kind, help) {#name, kind, help, &Counters::name},
     HAKMEM_PROFILE_COUNTERS(HAKSTAT_FIELD_)
 #undef HAKSTAT_FIELD_
@@ -78,111 +72,91 @@ std::string render_table(const Snapshot& s, const Snapshot* prev) {
                         : "  rates: per second averaged since start or reset");
   line("");
 
-  auto row = [&](const std::string& label, std::uint64_t Counters::*m, const std::string& note) {
-    std::uint64_t before = prev ? prev->rec.data.counters.*m : 0;
-    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, grp(c.*m), rate_str(rates.of(c.*m, before)),
-                     note));
-  };
-  auto vrow = [&](const std::string& label, const std::string& value, const std::string& note) {
-    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, value, "", note));
-  };
+  TableRows<Counters> rows(out, c, prev ? &prev->rec.data.counters : nullptr, rates);
 
   // Each call is counted once, under the entry point the program called.
   line(fmt::format("{:<28}{:>16}{:>14}", "Calls", "total", "rate/s"));
-  row("malloc", &Counters::malloc_calls, "any size");
-  row("free", &Counters::free_calls, "any size");
-  row("calloc", &Counters::calloc_calls, "");
-  row("realloc", &Counters::realloc_calls, "");
-  row("aligned", &Counters::aligned_calls, "posix_memalign, aligned_alloc, memalign, valloc");
-  row("new", &Counters::new_calls, "every form");
-  row("delete", &Counters::delete_calls, "every form");
+  rows.row("malloc", &Counters::malloc_calls, "any size");
+  rows.row("free", &Counters::free_calls, "any size");
+  rows.row("calloc", &Counters::calloc_calls, "");
+  rows.row("realloc", &Counters::realloc_calls, "");
+  rows.row("aligned", &Counters::aligned_calls, "posix_memalign, aligned_alloc, memalign, valloc");
+  rows.row("new", &Counters::new_calls, "every form");
+  rows.row("delete", &Counters::delete_calls, "every form");
   line("Bytes");
-  row("requested", &Counters::bytes_requested,
+  rows.row("requested", &Counters::bytes_requested,
       bytes(static_cast<double>(c.bytes_requested)) + "; not malloc/new <= 32 KiB");
-  row("served", &Counters::bytes_served,
+  rows.row("served", &Counters::bytes_served,
       c.bytes_requested
           ? fmt::format("{}; {:.3f} per byte requested", bytes(static_cast<double>(c.bytes_served)),
                         static_cast<double>(c.bytes_served) /
                             static_cast<double>(c.bytes_requested))
           : "");
   line("Thread cache");
-  row("objects handed out", &Counters::cache_allocs, "<= 32 KiB, every entry point");
-  row("objects taken back", &Counters::cache_frees, "");
-  row("refills", &Counters::refills,
+  rows.row("objects handed out", &Counters::cache_allocs, "<= 32 KiB, every entry point");
+  rows.row("objects taken back", &Counters::cache_frees, "");
+  rows.row("refills", &Counters::refills,
       c.refills
           ? fmt::format("1 per {:.1f} objects; hit ratio {}",
                         static_cast<double>(c.cache_allocs) / static_cast<double>(c.refills),
                         pct(static_cast<double>(c.cache_allocs) - static_cast<double>(c.refills),
                             static_cast<double>(c.cache_allocs)))
           : "");
-  row("flushes", &Counters::flushes,
+  rows.row("flushes", &Counters::flushes,
       c.flushes ? fmt::format("free hit ratio {}", pct(static_cast<double>(c.cache_frees) -
                                                            static_cast<double>(c.flushes),
                                                        static_cast<double>(c.cache_frees)))
                 : "");
-  row("remote frees", &Counters::remote_frees,
+  rows.row("remote frees", &Counters::remote_frees,
       c.remote_batches
           ? fmt::format("{:.1f} objects per batch",
                         static_cast<double>(c.remote_frees) / static_cast<double>(c.remote_batches))
           : "");
-  row("remote batches", &Counters::remote_batches, "atomic pushes");
+  rows.row("remote batches", &Counters::remote_batches, "atomic pushes");
   line("SuperSlabs (2 MiB)");
-  row("mapped from the OS", &Counters::superslabs_mapped, "");
-  vrow("in use / reserve", fmt::format("{} / {}", c.superslabs_in_use, c.superslabs_reserved),
+  rows.row("mapped from the OS", &Counters::superslabs_mapped, "");
+  rows.value("in use / reserve", fmt::format("{} / {}", c.superslabs_in_use, c.superslabs_reserved),
        "reserve: empty, kept warm");
-  vrow("purged / orphaned", fmt::format("{} / {}", c.superslabs_purged, c.superslabs_orphaned), "");
-  row("purge rounds", &Counters::purge_rounds, "");
+  rows.value("purged / orphaned", fmt::format("{} / {}", c.superslabs_purged, c.superslabs_orphaned), "");
+  rows.row("purge rounds", &Counters::purge_rounds, "");
   line("Memory");
-  vrow("mapped now", bytes(static_cast<double>(c.bytes_mapped)), "");
-  row("bytes populated", &Counters::bytes_populated,
+  rows.value("mapped now", bytes(static_cast<double>(c.bytes_mapped)), "");
+  rows.row("bytes populated", &Counters::bytes_populated,
       fmt::format("{} pre-faulted = {} page faults avoided",
                   bytes(static_cast<double>(c.bytes_populated)),
                   grp(static_cast<std::uint64_t>(static_cast<double>(c.bytes_populated) / kPage))));
-  row("bytes purged (DONTNEED)", &Counters::bytes_purged,
+  rows.row("bytes purged (DONTNEED)", &Counters::bytes_purged,
       bytes(static_cast<double>(c.bytes_purged)));
-  row("bytes purged (FREE)", &Counters::bytes_purged_lazy,
+  rows.row("bytes purged (FREE)", &Counters::bytes_purged_lazy,
       bytes(static_cast<double>(c.bytes_purged_lazy)));
-  row("mmap calls", &Counters::mmap_calls, "");
-  row("munmap calls", &Counters::munmap_calls, "");
-  row("madvise calls", &Counters::madvise_calls, "");
-  row("huge pages (THP)", &Counters::hugepages_thp, "SuperSlabs advised MADV_HUGEPAGE");
-  row("huge pages (hugetlb)", &Counters::hugepages_hugetlb, "");
-  row("page faults, slow paths", &Counters::page_faults_slow_path,
+  rows.row("mmap calls", &Counters::mmap_calls, "");
+  rows.row("munmap calls", &Counters::munmap_calls, "");
+  rows.row("madvise calls", &Counters::madvise_calls, "");
+  rows.row("huge pages (THP)", &Counters::hugepages_thp, "SuperSlabs advised MADV_HUGEPAGE");
+  rows.row("huge pages (hugetlb)", &Counters::hugepages_hugetlb, "");
+  rows.row("page faults, slow paths", &Counters::page_faults_slow_path,
       c.refills ? fmt::format("{:.2f} per refill", static_cast<double>(c.page_faults_slow_path) /
                                                        static_cast<double>(c.refills))
                 : "");
   line("Huge objects");
-  row("allocated", &Counters::large_allocs, "");
-  row("cache hits", &Counters::large_cache_hits,
+  rows.row("allocated", &Counters::large_allocs, "");
+  rows.row("cache hits", &Counters::large_cache_hits,
       fmt::format("hit ratio {}",
                   pct(static_cast<double>(c.large_cache_hits),
                       static_cast<double>(c.large_cache_hits + c.large_cache_misses))));
-  row("cache misses", &Counters::large_cache_misses, "");
-  vrow("cached / live",
+  rows.row("cache misses", &Counters::large_cache_misses, "");
+  rows.value("cached / live",
        fmt::format("{} / {}", bytes(static_cast<double>(c.large_cached_bytes)),
                    bytes(static_cast<double>(c.large_live_bytes))),
        "");
   line("Errors and threads");
-  row("invalid frees", &Counters::invalid_frees, "");
-  row("double frees", &Counters::double_frees, "");
-  row("threads created", &Counters::threads_created, "");
-  row("threads exited", &Counters::threads_exited, "");
+  rows.row("invalid frees", &Counters::invalid_frees, "");
+  rows.row("double frees", &Counters::double_frees, "");
+  rows.row("threads created", &Counters::threads_created, "");
+  rows.row("threads exited", &Counters::threads_exited, "");
   line("");
 
-  // Locks: acquisitions, contended acquisitions and waiting kept apart: an idle waiter and
-  // a contended lock look alike in a futex trace.
-  line(fmt::format("{:<20}{:>14}{:>12}{:>11}{:>13}{:>16}", "Locks", "acquisitions", "contended",
-                   "contended", "wait total", "wait/contended"));
-  for (unsigned i = 0; i < num_locks(h); ++i) {
-    const hakmem_profile_lock& l = s.rec.data.locks[i];
-    line(fmt::format("  {:<18}{:>14}{:>12}{:>11}{:>13}{:>16}", safe_name(l.name, sizeof(l.name)),
-                     grp(l.acquisitions), grp(l.contended),
-                     pct(static_cast<double>(l.contended), static_cast<double>(l.acquisitions)),
-                     dur(static_cast<double>(l.wait_ns)),
-                     l.contended
-                         ? dur(static_cast<double>(l.wait_ns) / static_cast<double>(l.contended))
-                         : "-"));
-  }
+  locks_table(s.rec.data.locks, num_locks(h), "Locks", out);
   line("");
 
   line(fmt::format("{:<20}{:>12}{:>11}{:>11}{:>11}{:>11}{:>12}", "Slow-path latency", "count",
@@ -237,10 +211,7 @@ nlohmann::ordered_json to_json(const Snapshot& s) {
   j["counted_s"] = counted_seconds(h);
   j["interval_ms"] = h.interval_ms;
   j["update_count"] = h.update_count;
-  json counters = json::object(), gauges = json::object();
-  for (const Field& f : kFields) (f.kind == 'c' ? counters : gauges)[f.name] = c.*f.member;
-  j["counters"] = counters;
-  j["gauges"] = gauges;
+  fields_to_json(kFields, c, j);
   auto ratio = [](double num, double den) -> json {
     return den > 0 ? json(num / den) : json(nullptr);
   };
@@ -268,15 +239,7 @@ nlohmann::ordered_json to_json(const Snapshot& s) {
                        {"flushes", d.class_flushes[i]}});
   }
   j["classes"] = classes;
-  json locks = json::array();
-  for (unsigned i = 0; i < num_locks(h); ++i) {
-    const hakmem_profile_lock& l = d.locks[i];
-    locks.push_back({{"name", safe_name(l.name, sizeof(l.name))},
-                     {"acquisitions", l.acquisitions},
-                     {"contended", l.contended},
-                     {"wait_ns", l.wait_ns}});
-  }
-  j["locks"] = locks;
+  j["locks"] = locks_to_json(d.locks, num_locks(h));
   json hists = json::array();
   for (unsigned i = 0; i < num_hists(h); ++i) {
     const hakmem_profile_histogram& hg = d.hists[i];
@@ -309,11 +272,7 @@ std::string to_prometheus(const Snapshot& s) {
               "Last counter reset, Unix time (0: never).");
   out += fmt::format("hakmem_reset_time_seconds {}\n", unix_s(h.reset_time_ns));
 
-  for (const Field& f : kFields) {
-    std::string name = fmt::format("hakmem_{}{}", f.name, f.kind == 'c' ? "_total" : "");
-    metric_head(out, name, f.kind == 'c' ? "counter" : "gauge", std::string(f.help) + ".");
-    out += fmt::format("{} {}\n", name, d.counters.*f.member);
-  }
+  fields_to_prometheus(kFields, d.counters, "hakmem", out);
 
   const unsigned nc = num_classes(h);
   metric_head(out, "hakmem_class_refills_total", "counter", "Thread-cache refills per size class.");
@@ -327,28 +286,7 @@ std::string to_prometheus(const Snapshot& s) {
                        d.class_size[i], d.class_flushes[i]);
   }
 
-  const unsigned nl = num_locks(h);
-  metric_head(out, "hakmem_lock_acquisitions_total", "counter",
-              "Acquisitions of an internal lock.");
-  for (unsigned i = 0; i < nl; ++i) {
-    out += fmt::format("hakmem_lock_acquisitions_total{{lock=\"{}\"}} {}\n",
-                       label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
-                       d.locks[i].acquisitions);
-  }
-  metric_head(out, "hakmem_lock_contended_total", "counter",
-              "Acquisitions that found the lock held (contended), a subset of acquisitions.");
-  for (unsigned i = 0; i < nl; ++i) {
-    out += fmt::format("hakmem_lock_contended_total{{lock=\"{}\"}} {}\n",
-                       label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
-                       d.locks[i].contended);
-  }
-  metric_head(out, "hakmem_lock_wait_seconds_total", "counter",
-              "Time spent waiting in contended acquisitions.");
-  for (unsigned i = 0; i < nl; ++i) {
-    out += fmt::format("hakmem_lock_wait_seconds_total{{lock=\"{}\"}} {}\n",
-                       label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
-                       num(static_cast<double>(d.locks[i].wait_ns) / 1e9));
-  }
+  locks_to_prometheus(d.locks, num_locks(h), "hakmem_lock", "an internal lock", out);
 
   const unsigned nh = num_hists(h);
   metric_head(out, "hakmem_latency_seconds", "histogram",

@@ -6,6 +6,7 @@
 
 #include "format_util.hpp"
 #include "render.hpp"
+#include "render_common.hpp"
 
 namespace hakstat {
 namespace {
@@ -13,14 +14,7 @@ namespace {
 using namespace fmtu;
 using VfsCounters = hakmem_vfs_profile_counters;
 
-struct VfsField {
-  const char* name;
-  char kind;  // 'c' counter, 'g' gauge
-  const char* help;
-  std::uint64_t VfsCounters::*member;
-};
-
-const VfsField kVfsFields[] = {
+const CounterField<VfsCounters> kVfsFields[] = {
 #define HAKSTAT_VFS_FIELD_(name, kind, help) {#name, kind, help, &VfsCounters::name},
     HAKMEM_VFS_PROFILE_COUNTERS(HAKSTAT_VFS_FIELD_)
 #undef HAKSTAT_VFS_FIELD_
@@ -37,15 +31,8 @@ std::string render_vfs_table(const VfsSnapshot& v, const VfsSnapshot* prev) {
   const VfsCounters& c = v.rec.data.counters;
   Rates rates(h, prev ? &prev->rec.header : nullptr);
   std::string out;
-  auto line = [&](const std::string& l) { out += l + '\n'; };
-  auto row = [&](const std::string& label, std::uint64_t VfsCounters::*m, const std::string& note) {
-    std::uint64_t before = prev ? prev->rec.data.counters.*m : 0;
-    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, grp(c.*m), rate_str(rates.of(c.*m, before)),
-                     note));
-  };
-  auto vrow = [&](const std::string& label, const std::string& value, const std::string& note) {
-    line(fmt::format("  {:<26}{:>16}{:>14}  {}", label, value, "", note));
-  };
+  TableRows<VfsCounters> rows(out, c, prev ? &prev->rec.data.counters : nullptr, rates);
+  auto line = [&](const std::string& l) { rows.line(l); };
 
   line(fmt::format("VFS pool: {}{}, record {} (version {}), {} refreshes",
                    liveness_name(v.liveness), v.torn ? " (snapshot torn)" : "", v.path, h.version,
@@ -53,44 +40,33 @@ std::string render_vfs_table(const VfsSnapshot& v, const VfsSnapshot* prev) {
   if (h.reset_time_ns)
     line(fmt::format("  counters since the reset at {}", local_time(h.reset_time_ns)));
   line(fmt::format("{:<28}{:>16}{:>14}", "Pool writes and reads", "total", "rate/s"));
-  row("writes", &VfsCounters::writes, fmt::format("{} created their block", grp(c.write_misses)));
-  row("bytes written", &VfsCounters::write_bytes, bytes(static_cast<double>(c.write_bytes)));
-  row("block loads", &VfsCounters::loads,
+  rows.row("writes", &VfsCounters::writes, fmt::format("{} created their block", grp(c.write_misses)));
+  rows.row("bytes written", &VfsCounters::write_bytes, bytes(static_cast<double>(c.write_bytes)));
+  rows.row("block loads", &VfsCounters::loads,
       fmt::format("{} errors; {} blocks written whole, no load", grp(c.load_errors),
                   grp(c.full_chunk_writes)));
-  row("reads", &VfsCounters::reads,
+  rows.row("reads", &VfsCounters::reads,
       fmt::format("hit ratio {}",
                   pct(static_cast<double>(c.read_hits), static_cast<double>(c.reads))));
-  row("bytes read from blocks", &VfsCounters::read_bytes, bytes(static_cast<double>(c.read_bytes)));
+  rows.row("bytes read from blocks", &VfsCounters::read_bytes, bytes(static_cast<double>(c.read_bytes)));
   line("Flush and eviction");
-  row("file flushes", &VfsCounters::flush_calls, fmt::format("{} errors", grp(c.flush_errors)));
-  row("blocks flushed", &VfsCounters::blocks_flushed,
+  rows.row("file flushes", &VfsCounters::flush_calls, fmt::format("{} errors", grp(c.flush_errors)));
+  rows.row("blocks flushed", &VfsCounters::blocks_flushed,
       bytes(static_cast<double>(c.blocks_flushed) * static_cast<double>(c.chunk_size)));
-  row("evictions", &VfsCounters::evictions, "clean blocks dropped for the budget");
-  row("over-budget allocations", &VfsCounters::over_budget_allocs, "");
-  row("truncated blocks", &VfsCounters::truncated_blocks, "");
+  rows.row("evictions", &VfsCounters::evictions, "clean blocks dropped for the budget");
+  rows.row("over-budget allocations", &VfsCounters::over_budget_allocs, "");
+  rows.row("truncated blocks", &VfsCounters::truncated_blocks, "");
   line(fmt::format("Blocks of {} (budget {})", bytes(static_cast<double>(c.chunk_size)),
                    bytes(static_cast<double>(c.budget_bytes))));
-  vrow("resident / dirty", fmt::format("{} / {}", grp(c.blocks_resident), grp(c.blocks_dirty)),
+  rows.value("resident / dirty", fmt::format("{} / {}", grp(c.blocks_resident), grp(c.blocks_dirty)),
        bytes(static_cast<double>(c.blocks_resident) * static_cast<double>(c.chunk_size)) +
            " resident");
-  vrow("live / cached / peak",
+  rows.value("live / cached / peak",
        fmt::format("{} / {} / {}", grp(c.blocks_live), grp(c.blocks_cached), grp(c.peak_live)), "");
-  row("hak_block_alloc", &VfsCounters::hak_block_allocs, "");
-  row("hak_block_free", &VfsCounters::hak_block_frees, "");
-  row("reused from the cache", &VfsCounters::blocks_reused, "");
-  line(fmt::format("{:<20}{:>14}{:>12}{:>11}{:>13}{:>16}", "Pool locks", "acquisitions",
-                   "contended", "contended", "wait total", "wait/contended"));
-  for (unsigned i = 0; i < num_locks(h); ++i) {
-    const hakmem_profile_lock& l = v.rec.data.locks[i];
-    line(fmt::format("  {:<18}{:>14}{:>12}{:>11}{:>13}{:>16}", safe_name(l.name, sizeof(l.name)),
-                     grp(l.acquisitions), grp(l.contended),
-                     pct(static_cast<double>(l.contended), static_cast<double>(l.acquisitions)),
-                     dur(static_cast<double>(l.wait_ns)),
-                     l.contended
-                         ? dur(static_cast<double>(l.wait_ns) / static_cast<double>(l.contended))
-                         : "-"));
-  }
+  rows.row("hak_block_alloc", &VfsCounters::hak_block_allocs, "");
+  rows.row("hak_block_free", &VfsCounters::hak_block_frees, "");
+  rows.row("reused from the cache", &VfsCounters::blocks_reused, "");
+  locks_table(v.rec.data.locks, num_locks(h), "Pool locks", out);
   return out;
 }
 
@@ -110,10 +86,7 @@ nlohmann::ordered_json vfs_to_json(const VfsSnapshot& v) {
   j["counted_s"] = counted_seconds(h);
   j["interval_ms"] = h.interval_ms;
   j["update_count"] = h.update_count;
-  json counters = json::object(), gauges = json::object();
-  for (const VfsField& f : kVfsFields) (f.kind == 'c' ? counters : gauges)[f.name] = c.*f.member;
-  j["counters"] = counters;
-  j["gauges"] = gauges;
+  fields_to_json(kVfsFields, c, j);
   auto ratio = [](std::uint64_t num, std::uint64_t den) -> json {
     return den ? json(static_cast<double>(num) / static_cast<double>(den)) : json(nullptr);
   };
@@ -121,15 +94,7 @@ nlohmann::ordered_json vfs_to_json(const VfsSnapshot& v) {
                   {"bytes_per_write", ratio(c.write_bytes, c.writes)},
                   {"dirty_bytes", c.blocks_dirty * c.chunk_size},
                   {"resident_bytes", c.blocks_resident * c.chunk_size}};
-  json locks = json::array();
-  for (unsigned i = 0; i < num_locks(h); ++i) {
-    const hakmem_profile_lock& l = v.rec.data.locks[i];
-    locks.push_back({{"name", safe_name(l.name, sizeof(l.name))},
-                     {"acquisitions", l.acquisitions},
-                     {"contended", l.contended},
-                     {"wait_ns", l.wait_ns}});
-  }
-  j["locks"] = locks;
+  j["locks"] = locks_to_json(v.rec.data.locks, num_locks(h));
   return j;
 }
 
@@ -143,35 +108,8 @@ std::string vfs_to_prometheus(const VfsSnapshot& v) {
   metric_head(out, "hakmem_vfs_last_update_time_seconds", "gauge",
               "Last refresh of the VFS pool record, Unix time.");
   out += fmt::format("hakmem_vfs_last_update_time_seconds {}\n", unix_s(h.updated_time_ns));
-  for (const VfsField& f : kVfsFields) {
-    std::string name = fmt::format("hakmem_vfs_{}{}", f.name, f.kind == 'c' ? "_total" : "");
-    metric_head(out, name, f.kind == 'c' ? "counter" : "gauge", std::string(f.help) + ".");
-    out += fmt::format("{} {}\n", name, d.counters.*f.member);
-  }
-  struct LockMetric {
-    const char* name;
-    const char* type;
-    const char* help;
-    double (*value)(const hakmem_profile_lock&);
-  };
-  const LockMetric metrics[] = {
-      {"hakmem_vfs_lock_acquisitions_total", "counter", "Acquisitions of a VFS pool lock.",
-       [](const hakmem_profile_lock& l) { return static_cast<double>(l.acquisitions); }},
-      {"hakmem_vfs_lock_contended_total", "counter",
-       "Acquisitions that found the lock held (contended), a subset of acquisitions.",
-       [](const hakmem_profile_lock& l) { return static_cast<double>(l.contended); }},
-      {"hakmem_vfs_lock_wait_seconds_total", "counter",
-       "Time spent waiting in contended acquisitions.",
-       [](const hakmem_profile_lock& l) { return static_cast<double>(l.wait_ns) / 1e9; }},
-  };
-  for (const LockMetric& m : metrics) {
-    metric_head(out, m.name, m.type, m.help);
-    for (unsigned i = 0; i < num_locks(h); ++i) {
-      out += fmt::format("{}{{lock=\"{}\"}} {}\n", m.name,
-                         label_escape(safe_name(d.locks[i].name, HAKMEM_PROFILE_NAME_LEN)),
-                         num(m.value(d.locks[i])));
-    }
-  }
+  fields_to_prometheus(kVfsFields, d.counters, "hakmem_vfs", out);
+  locks_to_prometheus(d.locks, num_locks(h), "hakmem_vfs_lock", "a VFS pool lock", out);
   return out;
 }
 
