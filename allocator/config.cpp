@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "allocator/fmt.hpp"
 #include "superslab/os.hpp"
@@ -20,7 +21,7 @@ const char* const kHugeNames[] = {"auto", "thp", "hugetlb", "off", nullptr};
 const char* const kOnErrorNames[] = {"report", "abort", nullptr};
 const char* const kNumaNames[] = {"local", "interleave", "off", nullptr};  // = NumaMode
 
-const OptionDef kDefs[] = {
+constexpr OptionDef kDefs[] = {
     {"VERBOSE", 0, 0, 1, nullptr, "print every option and its source at start"},
     {"STATS", 0, 0, 1, nullptr, "print a statistics summary at exit"},
     {"PROFILE", 0, 0, 1, nullptr, "publish live counters in /dev/shm/hakmem-<pid>"},
@@ -39,8 +40,18 @@ const OptionDef kDefs[] = {
 };
 static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
 
-std::atomic<long> g_values[static_cast<unsigned>(Opt::kCount)] = {
-    0, 0, 0, 0, 0, 1000, 64, 0, 0, 256, 0, 4, 100};
+constexpr unsigned kOptCount = static_cast<unsigned>(Opt::kCount);
+
+// Current values, constant-initialised from kDefs' defaults (malloc may read an option
+// before any constructor or config_load_env has run).
+struct OptionValues {
+  std::atomic<long> v[kOptCount];
+};
+template <std::size_t... I>
+constexpr OptionValues defaults_of(std::index_sequence<I...>) {
+  return OptionValues{{kDefs[I].def...}};
+}
+constinit OptionValues g_option_values = defaults_of(std::make_index_sequence<kOptCount>{});
 OptSource g_sources[static_cast<unsigned>(Opt::kCount)];
 
 int find(const char* name) {
@@ -103,7 +114,7 @@ void TextBuf::flush_stderr() {
 }
 
 const OptionDef& option_def(Opt o) { return kDefs[static_cast<unsigned>(o)]; }
-long option(Opt o) { return g_values[static_cast<unsigned>(o)].load(std::memory_order_relaxed); }
+long option(Opt o) { return g_option_values.v[static_cast<unsigned>(o)].load(std::memory_order_relaxed); }
 OptSource option_source(Opt o) { return g_sources[static_cast<unsigned>(o)]; }
 
 void config_load_env() {
@@ -114,12 +125,12 @@ void config_load_env() {
     std::memcpy(name, "HAKMEM_", 7);
     std::memcpy(name + 7, d.name, len + 1);
     const char* text = std::getenv(name);
-    g_values[i].store(d.def, std::memory_order_relaxed);
+    g_option_values.v[i].store(d.def, std::memory_order_relaxed);
     g_sources[i] = OptSource::kDefault;
     if (!text) continue;
     long v;
     if (parse_value(d, text, &v)) {
-      g_values[i].store(v, std::memory_order_relaxed);
+      g_option_values.v[i].store(v, std::memory_order_relaxed);
       g_sources[i] = OptSource::kEnv;
     } else {
       warn_bad(d, text);
@@ -133,7 +144,7 @@ int config_set(const char* name, long value) {
     errno = EINVAL;
     return -1;
   }
-  g_values[i].store(value, std::memory_order_relaxed);
+  g_option_values.v[i].store(value, std::memory_order_relaxed);
   g_sources[i] = OptSource::kApi;
   config_apply();
   return 0;
@@ -145,7 +156,7 @@ int config_get(const char* name, long* value) {
     errno = EINVAL;
     return -1;
   }
-  *value = g_values[i].load(std::memory_order_relaxed);
+  *value = g_option_values.v[i].load(std::memory_order_relaxed);
   return 0;
 }
 
@@ -154,7 +165,7 @@ void config_print() {
   b.str("hakmem: options (HAKMEM_<NAME>)\n").flush_stderr();
   for (unsigned i = 0; i < static_cast<unsigned>(Opt::kCount); ++i) {
     const OptionDef& d = kDefs[i];
-    long v = g_values[i].load(std::memory_order_relaxed);
+    long v = g_option_values.v[i].load(std::memory_order_relaxed);
     b.str("hakmem:   ").str(d.name).pad_to(36);
     if (d.enum_names) b.str(d.enum_names[v]); else b.snum(v);
     b.pad_to(52).str(g_sources[i] == OptSource::kEnv ? "env"
