@@ -96,6 +96,7 @@ class Vfs {
   void attach_upper(const std::string& path);  // copy-up hook
   FileObj* find_locked(const std::string& path);
   int copy_up_for_change(const std::string& path, bool empty = false);
+  int prepare_new_name_locked(const std::string& path);
   void rename_table_locked(const std::string& from, const std::string& to, bool dir);
   void unlink_table_locked(const std::string& path);
   void after_write(FileObj* f, std::size_t stream_bytes);

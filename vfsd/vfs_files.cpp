@@ -86,8 +86,7 @@ int Vfs::create(const std::string& path, mode_t mode, int flags, uid_t uid, gid_
     if (flags & O_EXCL) return -EEXIST;
     return open_locked(path, flags, out);
   }
-  if (int e = ov_.ensure_upper_dir(parent_of(path)); e < 0) return e;
-  if (int e = ov_.remove_whiteout(path); e < 0) return e;
+  if (int e = prepare_new_name_locked(path); e < 0) return e;
   const int fd = openat(ov_.upper_fd(), rel(path).c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
   if (fd < 0) return -errno;
   if (foreign_owner(uid, gid)) (void)!fchown(fd, uid, gid);

@@ -60,15 +60,20 @@ int Vfs::readlink(const std::string& path, char* buf, std::size_t size) {
   return 0;
 }
 
+// Makes room for a new name in the upper tree: the parent directory copied up and any
+// whiteout of the name removed. Namespace lock held exclusively.
+int Vfs::prepare_new_name_locked(const std::string& path) {
+  if (int e = ov_.ensure_upper_dir(parent_of(path)); e < 0) return e;
+  return ov_.remove_whiteout(path);
+}
+
 int Vfs::mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
   if (!writable()) return -EROFS;
   if (is_reserved_name(name_of(path))) return -EINVAL;
   count(ctr_.mkdir);
   std::unique_lock<std::shared_mutex> lk(ns_mu_);
-  Resolved r;
-  if (ov_.resolve(path, &r) == 0) return -EEXIST;
-  if (int e = ov_.ensure_upper_dir(parent_of(path)); e < 0) return e;
-  if (int e = ov_.remove_whiteout(path); e < 0) return e;
+  if (Resolved r; ov_.resolve(path, &r) == 0) return -EEXIST;
+  if (int e = prepare_new_name_locked(path); e < 0) return e;
   const std::string rp = rel(path);
   if (mkdirat(ov_.upper_fd(), rp.c_str(), mode & 07777) != 0) return -errno;
   if (foreign_owner(uid, gid)) fchownat(ov_.upper_fd(), rp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
@@ -122,10 +127,8 @@ int Vfs::symlink(const std::string& target, const std::string& path, uid_t uid, 
   if (is_reserved_name(name_of(path))) return -EINVAL;
   count(ctr_.symlink);
   std::unique_lock<std::shared_mutex> lk(ns_mu_);
-  Resolved r;
-  if (ov_.resolve(path, &r) == 0) return -EEXIST;
-  if (int e = ov_.ensure_upper_dir(parent_of(path)); e < 0) return e;
-  if (int e = ov_.remove_whiteout(path); e < 0) return e;
+  if (Resolved r; ov_.resolve(path, &r) == 0) return -EEXIST;
+  if (int e = prepare_new_name_locked(path); e < 0) return e;
   const std::string rp = rel(path);
   if (symlinkat(target.c_str(), ov_.upper_fd(), rp.c_str()) != 0) return -errno;
   if (foreign_owner(uid, gid)) fchownat(ov_.upper_fd(), rp.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
