@@ -71,14 +71,22 @@ std::string reserve(pft::NrHugepagesGuard& guard, long want, long* free_after) {
 constexpr long kHugetlbFillMiB = 8;
 constexpr long kHugetlbPages = 8;
 
-// Reserving pages changes the whole machine: root only, and the value is restored.
-TEST(HugeTlb, ReservedPagesAreUsed) {
+// kHugetlbPages reserved (reserving pages changes the whole machine: root only, and the
+// guard restores the value), then the probe fills kHugetlbFillMiB with HUGEPAGES=hugetlb.
+class HugeTlbReserved : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = reserve(guard, kHugetlbPages, &free_reserved); !why.empty())
+      GTEST_SKIP() << why;
+    r = fill(kHugetlbFillMiB, "hugetlb");
+    expect_ran(r);
+  }
   pft::NrHugepagesGuard guard;
   long free_reserved = 0;
-  if (std::string why = reserve(guard, kHugetlbPages, &free_reserved); !why.empty())
-    GTEST_SKIP() << why;
-  pft::Run r = fill(kHugetlbFillMiB, "hugetlb");
-  expect_ran(r);
+  pft::Run r;
+};
+
+TEST_F(HugeTlbReserved, ReservedPagesAreUsed) {
   long n = r.get("after_hugepages_hugetlb");
   long hugetlb_kib = r.get("after_hugetlb_kib");
   // Counted from the moment the pages were reserved: hakmem takes its first SuperSlabs
@@ -102,13 +110,7 @@ TEST(HugeTlb, ReservedPagesAreUsed) {
 // every object freed, hugetlb SuperSlabs are free to go back to the pool.
 // (It found that MADV_DONTNEED of a hugetlb SuperSlab's payload, not 2 MiB-aligned, fails
 // with EINVAL while malloc_trim still said 1: empty hugetlb SuperSlabs are now unmapped.)
-TEST(HugeTlb, TrimReturnsOneOnlyWhenHugetlbPagesWentBack) {
-  pft::NrHugepagesGuard guard;
-  long free_reserved = 0;
-  if (std::string why = reserve(guard, kHugetlbPages, &free_reserved); !why.empty())
-    GTEST_SKIP() << why;
-  pft::Run r = fill(kHugetlbFillMiB, "hugetlb");
-  expect_ran(r);
+TEST_F(HugeTlbReserved, TrimReturnsOneOnlyWhenHugetlbPagesWentBack) {
   long trim = r.get("trim");
   std::printf("hugetlb: after freeing everything, malloc_trim(0) returned %ld; "
               "Private_Hugetlb %ld -> %ld KiB, HugePages_Free %ld -> %ld, "
