@@ -240,9 +240,41 @@ inline ChildResult run_in_child(const std::function<int()>& fn, int timeout_s = 
   return r;
 }
 
-// Runs a program with extra environment entries ("NAME=value"), capturing stdout and stderr.
-inline ChildResult run_program(const std::vector<std::string>& argv,
-                               const std::vector<std::string>& extra_env, int timeout_s = 60) {
+// Pointers to the strings of v, null-terminated (for execve's argv and envp).
+inline std::vector<char*> cstrs(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// This process's environment with `extra` ("NAME=value") set over it; without_hakmem also
+// leaves out every HAKMEM_* setting and LD_PRELOAD, so a child sees only what the test asks.
+inline std::vector<std::string> child_env(const std::vector<std::string>& extra,
+                                          bool without_hakmem) {
+  auto overridden = [&](const std::string& v) {
+    for (const auto& x : extra) {
+      const std::size_t eq = x.find('=');
+      if (eq != std::string::npos && v.compare(0, eq + 1, x, 0, eq + 1) == 0) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string v = *e;
+    if (without_hakmem && (v.rfind("HAKMEM_", 0) == 0 || v.rfind("LD_PRELOAD=", 0) == 0)) continue;
+    if (overridden(v)) continue;
+    env.push_back(v);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+// Runs a program with exactly the environment `env`, capturing stdout and stderr.
+inline ChildResult run_program_env(const std::vector<std::string>& argv,
+                                   std::vector<std::string> env, int timeout_s = 60) {
+  std::vector<std::string> args_s = argv;
+  std::vector<char*> args = cstrs(args_s), envp = cstrs(env);
   int ofd = temp_fd(), efd = temp_fd();
   std::fflush(nullptr);
   pid_t pid = fork();
@@ -250,11 +282,7 @@ inline ChildResult run_program(const std::vector<std::string>& argv,
   if (pid == 0) {
     dup2(ofd, 1);
     dup2(efd, 2);
-    for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   ChildResult r = wait_child(pid, timeout_s);
@@ -263,6 +291,12 @@ inline ChildResult run_program(const std::vector<std::string>& argv,
   close(ofd);
   close(efd);
   return r;
+}
+
+// Runs a program with extra environment entries ("NAME=value"), capturing stdout and stderr.
+inline ChildResult run_program(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& extra_env, int timeout_s = 60) {
+  return run_program_env(argv, child_env(extra_env, false), timeout_s);
 }
 
 inline std::vector<std::string> lines_of(const std::string& s) {

@@ -56,36 +56,11 @@ inline void parse_kv(Run& r) {
 // `extra` ("NAME=value"). stdout and stderr are captured through temporary files.
 inline Run run(const std::vector<std::string>& argv, const std::vector<std::string>& extra,
                int timeout_s = 60) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string v = *e;
-    if (v.rfind("HAKMEM_", 0) == 0 || v.rfind("LD_PRELOAD=", 0) == 0) continue;
-    env.push_back(v);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  std::vector<char*> envp, args;
-  for (auto& s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-
-  int ofd = hakt::temp_fd(), efd = hakt::temp_fd();
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return {};
-  if (pid == 0) {
-    dup2(ofd, 1);
-    dup2(efd, 2);
-    execve(args[0], args.data(), envp.data());
-    _exit(127);
-  }
-  hakt::ChildResult c = hakt::wait_child(pid, timeout_s);
+  hakt::ChildResult c = hakt::run_program_env(argv, hakt::child_env(extra, true), timeout_s);
   Run r;
   r.status = c.exited ? c.code : 128 + c.signal;
-  r.out = hakt::slurp_fd(ofd);
-  r.err = hakt::slurp_fd(efd);
-  close(ofd);
-  close(efd);
+  r.out = std::move(c.out);
+  r.err = std::move(c.err);
   parse_kv(r);
   return r;
 }

@@ -24,6 +24,7 @@
 extern char** environ;
 
 #include "common/prometheus.hpp"
+#include "common/test_support.hpp"
 
 namespace proftest {
 
@@ -38,22 +39,9 @@ struct Result {
 
 // The environment of this test without any hakmem or preload setting, plus `extra`.
 inline std::vector<std::string> clean_env(const std::vector<std::string>& extra) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string v = *e;
-    if (v.rfind("HAKMEM_", 0) == 0 || v.rfind("LD_PRELOAD=", 0) == 0) continue;
-    env.push_back(v);
-  }
-  env.insert(env.end(), extra.begin(), extra.end());
-  return env;
+  return hakt::child_env(extra, true);
 }
-
-inline std::vector<char*> cstrs(std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (auto& s : v) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
+using hakt::cstrs;
 
 // Runs a program to completion, capturing stdout and stderr. run_as_uid >= 0 drops to it.
 inline Result run(std::vector<std::string> argv, std::vector<std::string> env,
