@@ -48,6 +48,8 @@ inline constexpr int kThpAlways = 0, kThpMadvise = 1, kThpNever = 2, kThpUnknown
 int thp_mode();
 // Minor page faults of the whole process so far (getrusage), for slow-path accounting.
 std::uint64_t minor_faults();
+// Gives the CPU to another thread (sched_yield): slow-path waits only.
+void yield_cpu();
 // Monotonic nanoseconds (vDSO clock_gettime, no syscall).
 std::uint64_t now_ns();
 

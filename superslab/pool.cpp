@@ -55,6 +55,26 @@ List g_lazy;      // empty, MADV_FREE'd: cheap to reuse, RSS may still count the
 List g_purged;    // empty, MADV_DONTNEED'd: address space only
 List g_orphans;
 std::atomic<std::uint64_t> g_next_purge_ns{0};
+std::atomic<std::uint64_t> g_remote_in_flight{0};
+
+// Waits (briefly) for a moment with no remote push in flight; false if none came, and the
+// caller then keeps its SuperSlab mapped rather than risk a late write into freed memory.
+bool remote_quiescent() {
+  for (int i = 0; i < 4096; ++i) {
+    if (g_remote_in_flight.load(std::memory_order_seq_cst) == 0) return true;
+    if (i >= 64) os::yield_cpu(); else __builtin_ia32_pause();
+  }
+  return false;
+}
+
+// Unmaps a SuperSlab that has left every list and the registry, once no remote push can be
+// inside it. Returns false (nothing done) if pushes never paused.
+bool unmap_when_quiescent(SuperSlab* ss) {
+  if (!remote_quiescent()) return false;
+  os::unmap(ss, kSuperSlabSize);
+  g_stats.unmapped.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
 
 std::size_t payload_size() { return kSuperSlabSize - kSuperSlabHeaderSize; }
 char* payload(SuperSlab* ss) { return reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize; }
@@ -208,6 +228,9 @@ void pool_release(SuperSlab* ss) {
   if (over_budget) pool_purge(false);
 }
 
+void pool_remote_enter() { g_remote_in_flight.fetch_add(1, std::memory_order_seq_cst); }
+void pool_remote_exit() { g_remote_in_flight.fetch_sub(1, std::memory_order_release); }
+
 void pool_orphan_push(SuperSlab* ss) {
   ss->owner.store(nullptr, std::memory_order_release);
   LockGuard g(g_pool_lock);
@@ -248,9 +271,14 @@ std::size_t pool_purge(bool force) {
     if (ss->hugetlb) {
       // hugetlb pages go back only whole: MADV_DONTNEED of the payload (not 2 MiB-aligned)
       // fails with EINVAL, and a whole-page purge would take the header with it. Empty and
-      // out of the registry, the SuperSlab can be unmapped.
-      os::unmap(ss, kSuperSlabSize);
-      released += kSuperSlabSize;
+      // out of the registry, the SuperSlab can be unmapped once no remote push is inside.
+      if (unmap_when_quiescent(ss)) {
+        released += kSuperSlabSize;
+      } else {
+        g_reserve.push_back(ss);  // busy pushers: try again at the next purge
+        g_stats.reserved.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
       continue;
     }
     g_stats.purged_idle.fetch_add(1, std::memory_order_relaxed);
@@ -275,8 +303,11 @@ std::size_t pool_unmap_idle() {
   LockGuard g(g_pool_lock);
   for (List* list : {&g_purged, &g_lazy}) {
     while (SuperSlab* ss = list->pop_front()) {
+      if (!unmap_when_quiescent(ss)) {
+        list->push_back(ss);
+        return n;
+      }
       g_stats.purged_idle.fetch_sub(1, std::memory_order_relaxed);
-      os::unmap(ss, kSuperSlabSize);
       ++n;
     }
   }

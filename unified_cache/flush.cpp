@@ -18,8 +18,9 @@ struct RemoteGroup {
 constexpr unsigned kMaxGroups = 16;
 
 // Marks the slab's bit in its SuperSlab and raises the owner's flag. Both are idempotent
-// stores into memory that is never unmapped (SuperSlab headers, pooled heaps), so a stale
-// owner or a SuperSlab that changed hands meanwhile only causes a harmless extra scan.
+// stores into memory that stays mapped while the caller holds pool_remote_enter() (a
+// SuperSlab header) or for good (pooled heaps), so a stale owner or a SuperSlab that
+// changed hands meanwhile only causes a harmless extra scan.
 void notify_owner(SuperSlab* ss, unsigned unit) {
   std::uint32_t bit = 1u << unit;
   if (!(ss->remote_pending.load(std::memory_order_relaxed) & bit)) {
@@ -67,6 +68,7 @@ void count_double_free(ThreadHeap* h, const void* p) {
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
   RemoteGroup groups[kMaxGroups];
   unsigned ngroups = 0;
+  bool remote = false;  // pool_remote_enter() taken: held until the last push's notify
   for (std::uint32_t i = 0; i < n; ++i) {
     auto* o = static_cast<FreeObject*>(objs[i]);
     SuperSlab* ss = superslab_of(o);
@@ -93,6 +95,10 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
       }
       continue;
     }
+    if (!remote) {
+      pool_remote_enter();
+      remote = true;
+    }
     reinterpret_cast<std::uintptr_t*>(o)[1] = free_tag(o);
     unsigned g = 0;
     while (g < ngroups && groups[g].slab != s) ++g;
@@ -112,6 +118,7 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
     ++groups[g].count;
   }
   for (unsigned g = 0; g < ngroups; ++g) push_group(h, groups[g]);
+  if (remote) pool_remote_exit();
 }
 
 PurgeWantedHook g_purge_wanted_hook = nullptr;

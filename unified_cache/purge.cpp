@@ -9,7 +9,7 @@
 namespace hakmem {
 namespace {
 
-std::atomic<std::uint64_t> g_purge_delay_ns{1000ull * 1000 * 1000};
+std::atomic<std::uint64_t> g_purge_delay_ns{250ull * 1000 * 1000};  // PURGE_DELAY_MS until configured
 constexpr std::size_t kPage = os::kPageSize;
 constexpr std::uint32_t kMaxSlabObjects = 4 * kUnitSize / 16;  // 16 B objects in 4 units
 

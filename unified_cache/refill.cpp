@@ -106,10 +106,10 @@ static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
     if (Slab* s = carve_for(h, ss, cls, populate)) return s;
   }
   while (SuperSlab* orphan = pool_orphan_pop()) {
-    heap_adopt(h, orphan);
+    // Adoption may find it empty and hand it to the pool: it is not ours to touch then.
+    bool kept = heap_adopt(h, orphan);
     if (h->partial[cls]) return h->partial[cls];
-    // Adoption may have found it empty and handed it to the pool: it is not ours then.
-    if (orphan->owner.load(std::memory_order_relaxed) != h) continue;
+    if (!kept) continue;
     if (Slab* s = carve_for(h, orphan, cls, populate)) return s;
   }
   // Only a new SuperSlab can fault much (a whole populate, or a header on fresh memory):
@@ -186,8 +186,7 @@ void heap_process_notifications(ThreadHeap* h) {
       if (slab_collect_remote(s) == 0) continue;
       s->state = SlabState::kActive;
       if (s->used == 0) {
-        heap_slab_empty(h, ss, s);
-        if (ss->owner.load(std::memory_order_relaxed) != h) break;  // went to the pool
+        if (heap_slab_empty(h, ss, s)) break;  // went to the pool (maybe unmapped)
       } else {
         partial_push(h, s);
       }
