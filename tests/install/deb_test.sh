@@ -5,6 +5,7 @@
 # and pkg-config files naming /usr, the programs, the wrapper, man pages and the licence.
 # Nothing is installed on the machine. Exit 77 (skipped) without cpack or dpkg-deb.
 #   deb_test.sh BUILD_DIR
+# shellcheck source=tests/install/lib.sh
 source "$(dirname "$0")/lib.sh"
 BUILD=$(cd "$1" && pwd)
 for t in cpack dpkg-deb dpkg-shlibdeps; do
@@ -12,14 +13,18 @@ for t in cpack dpkg-deb dpkg-shlibdeps; do
 done
 arch=$(dpkg --print-architecture)
 multiarch=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$BUILD/CMakeCache.txt")
-case $multiarch in lib/*-linux-gnu) ;; *) die "libdir $multiarch is not a multiarch directory" ;; esac
+case $multiarch in
+  lib/*-linux-gnu) ;;
+  # A tree first configured before the multiarch default keeps its cached libdir.
+  *) echo "SKIP: libdir '$multiarch' is not multiarch: cmake -U CMAKE_INSTALL_LIBDIR $BUILD"; exit 77 ;;
+esac
 run_quiet "$TMP/cpack.log" cpack -G DEB --config "$BUILD/CPackConfig.cmake" -B "$TMP/out"
 debs=("$TMP"/out/hakmem_*_"$arch".deb)
 [ -f "${debs[0]}" ] || die "no hakmem_*_$arch.deb in $(ls "$TMP/out")"
 deb=${debs[0]}
 
 info=$(dpkg-deb -I "$deb")
-for pat in '^ Package: hakmem$' '^ Version: 0\.1$' "^ Architecture: $arch\$" '^ Depends: .*libc6' \
+for pat in '^ Package: hakmem$' "^ Version: $Vre\$" "^ Architecture: $arch\$" '^ Depends: .*libc6' \
            '^ Depends: .*libfuse3' '^ Depends: .*libfmt' '^ Recommends: fuse3' ' postinst ' \
            ' postrm ' ' shlibs ' '^  hakmem replaces malloc'; do
   grep -q "$pat" <<<"$info" || die "dpkg-deb -I: no '$pat' in:
@@ -28,11 +33,11 @@ done
 dpkg-deb -e "$deb" "$TMP/control"
 grep -q ldconfig "$TMP/control/postinst" || die "postinst does not run ldconfig"
 grep -q ldconfig "$TMP/control/postrm" || die "postrm does not run ldconfig"
-grep -qx 'libhakmem 0 hakmem (>= 0.1)' "$TMP/control/shlibs" || die "shlibs: $(cat "$TMP/control/shlibs")"
+grep -qx "libhakmem 0 hakmem (>= $V)" "$TMP/control/shlibs" || die "shlibs: $(cat "$TMP/control/shlibs")"
 
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 L=./usr/$multiarch
-for f in "$L/libhakmem.so.0.1.0" "$L/libhakmem.so.0" "$L/libhakmem.so" "$L/libhakmem.a" \
+for f in "$L/libhakmem.so.$LIBV" "$L/libhakmem.so.0" "$L/libhakmem.so" "$L/libhakmem.a" \
          "$L/libhakmem_override.a" "$L/cmake/hakmem/hakmemConfig.cmake" \
          "$L/cmake/hakmem/hakmemTargets.cmake" "$L/pkgconfig/hakmem.pc" \
          "$L/pkgconfig/hakmem-static.pc" "$L/pkgconfig/hakmem-override.pc" \

@@ -3,6 +3,7 @@
 # with each of the three targets, pkg-config (hakmem, hakmem-static, hakmem-override), the
 # hakmem wrapper on real programs, and --help of every program against its man page.
 #   install_test.sh BUILD_DIR SOURCE_DIR
+# shellcheck source=tests/install/lib.sh
 source "$(dirname "$0")/lib.sh"
 BUILD=$1
 SRC=$2
@@ -12,7 +13,7 @@ libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$BUILD/CMakeCache.txt")
 L=$P/$libdir
 
 # ---- files
-for f in "$L/libhakmem.so.0.1.0" "$L/libhakmem.so.0" "$L/libhakmem.so" "$L/libhakmem.a" \
+for f in "$L/libhakmem.so.$LIBV" "$L/libhakmem.so.0" "$L/libhakmem.so" "$L/libhakmem.a" \
          "$L/libhakmem_override.a" "$P/include/hakmem/hakmem.h" "$P/include/hakmem/hakmem.hpp" \
          "$L/cmake/hakmem/hakmemConfig.cmake" "$L/cmake/hakmem/hakmemConfigVersion.cmake" \
          "$L/pkgconfig/hakmem.pc" "$L/pkgconfig/hakmem-static.pc" "$L/pkgconfig/hakmem-override.pc" \
@@ -26,15 +27,15 @@ grep -q "^prefix=$P\$" "$L/pkgconfig/hakmem.pc" || die "hakmem.pc names another 
 
 # ---- find_package(hakmem) with hakmem::hakmem, hakmem::static, hakmem::override
 run_quiet "$TMP/consumer.log" cmake -S "$HERE/consumer" -B "$TMP/consumer" \
-  -DCMAKE_PREFIX_PATH="$P" -DCMAKE_BUILD_TYPE=Release
+  -DCMAKE_PREFIX_PATH="$P" -DCMAKE_BUILD_TYPE=Release -DHAKMEM_VERSION_WANTED="$V"
 run_quiet "$TMP/consumer-build.log" cmake --build "$TMP/consumer" -j2
 check_consumers "$TMP/consumer"
 # A version the package does not provide is refused.
 mkdir -p "$TMP/v"
-printf 'cmake_minimum_required(VERSION 3.20)\nproject(v NONE)\nfind_package(hakmem 1.0 CONFIG REQUIRED)\n' \
+printf 'cmake_minimum_required(VERSION 3.20)\nproject(v NONE)\nfind_package(hakmem 99.0 CONFIG REQUIRED)\n' \
   >"$TMP/v/CMakeLists.txt"
 if cmake -S "$TMP/v" -B "$TMP/v/b" -DCMAKE_PREFIX_PATH="$P" >"$TMP/v.log" 2>&1; then
-  die "find_package(hakmem 1.0) accepted version 0.1"
+  die "find_package(hakmem 99.0) accepted version $V"
 fi
 
 # ---- pkg-config
@@ -67,15 +68,17 @@ H=$P/bin/hakmem
 lib=$L/libhakmem.so.0
 "$H" --help >"$TMP/help.hakmem"
 grep -q 'hakmem run' "$TMP/help.hakmem" || die "hakmem --help"
-"$H" --version | grep -qx "hakmem 0.1 ($lib)" || die "hakmem --version: $("$H" --version)"
+"$H" --version | grep -qx "hakmem $V ($lib)" || die "hakmem --version: $("$H" --version)"
 [ "$("$H" lib)" = "$lib" ] || die "hakmem lib: $("$H" lib)"
 # (Outputs captured whole: grep -q in a pipe would end the writer early under pipefail.)
 maps=$("$H" run cat /proc/self/maps)
-grep -q "$L/libhakmem.so.0.1.0" <<<"$maps" || die "hakmem run: library not mapped"
+grep -q "$L/libhakmem.so.$LIBV" <<<"$maps" || die "hakmem run: library not mapped"
 out=$("$H" run -s python3 -c pass 2>&1)
 grep -q '^hakmem: statistics' <<<"$out" || die "hakmem run -s python3: no summary"
+# shellcheck disable=SC2016  # expanded by the child shell
 [ "$("$H" run -o purge_delay_ms=0 sh -c 'echo "$HAKMEM_PURGE_DELAY_MS"')" = 0 ] || die "hakmem run -o"
 other=$(readlink -f "$(gcc -print-file-name=libm.so.6)")
+# shellcheck disable=SC2016
 [ "$(LD_PRELOAD=$other "$H" run sh -c 'echo "$LD_PRELOAD"')" = "$lib $other" ] ||
   die "hakmem run does not put the library in front of LD_PRELOAD"
 out=$(HAKMEM_VERBOSE=1 "$H" run true 2>&1)
@@ -100,7 +103,7 @@ check_opts() {  # page, file with the help text, [more documents]
     for doc in "$@"; do grep -q -- "$o" "$doc" || die "$page: $o of --help is not in $doc"; done
   done
 }
-check_opts hakmem "$TMP/help.hakmem"
+check_opts hakmem "$TMP/help.hakmem" "$SRC/README.md"
 "$P/bin/hakmem-stat" --help >"$TMP/help.stat"
 for sub in show watch export reset list clean; do
   "$P/bin/hakmem-stat" "$sub" --help >>"$TMP/help.stat"

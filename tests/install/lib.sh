@@ -1,9 +1,14 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the tests
 # Shared by the install tests: failure reporting, a temporary directory removed at exit, and
 # the consumer checks (the same for an installed prefix and for FetchContent).
 set -euo pipefail
 die() { echo "FAIL: $*" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/hakmem-install-test.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+# Versions from CMake (ctest passes them); the defaults are for running a script by hand.
+V=${HAKMEM_TEST_VERSION:-0.1}
+LIBV=${HAKMEM_TEST_LIB_VERSION:-0.1.0}
+Vre=${V//./\\.}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 run_quiet() {  # log, command...: run, showing the log only on failure

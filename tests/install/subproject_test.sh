@@ -3,6 +3,7 @@
 # add_subdirectory): the same three targets, hakmem::hakmem, hakmem::static and
 # hakmem::override, as aliases; hakmem builds only its libraries then.
 #   subproject_test.sh SOURCE_DIR
+# shellcheck source=tests/install/lib.sh
 source "$(dirname "$0")/lib.sh"
 SRC=$(cd "$1" && pwd)
 run_quiet "$TMP/configure.log" cmake -S "$HERE/consumer" -B "$TMP/b" -DHAKMEM_SOURCE_DIR="$SRC" \
