@@ -44,6 +44,18 @@ class Allocator:
         return env
 
 
+# The newest upstream releases, built from their public sources beside the project (never
+# required: used only when present).
+SHARED_PEERS = [("mimalloc3.4", "libmimalloc-3.4.3.so"), ("snmalloc0.7", "libsnmalloc-0.7.5.so")]
+
+
+def shared_peers(repo):
+    """(name, path) of the upstream peers present in ../shared/peers/."""
+    base = os.path.join(os.path.dirname(os.path.abspath(repo)), "shared", "peers")
+    return [(n, os.path.join(base, f)) for n, f in SHARED_PEERS
+            if os.path.exists(os.path.join(base, f))]
+
+
 def find_hakmem(build_dirs):
     for d in build_dirs:
         for cand in ("libhakmem.so", "allocator/libhakmem.so", "lib/libhakmem.so"):
