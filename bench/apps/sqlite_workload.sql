@@ -28,3 +28,4 @@ DELETE FROM orders WHERE amount < 30000;
 SELECT count(*), sum(length(bio)) FROM users;
 SELECT count(*), sum(amount) FROM orders;
 SELECT group_concat(name, ',') FROM (SELECT name FROM users WHERE city = 5 ORDER BY name LIMIT 200);
+VACUUM;

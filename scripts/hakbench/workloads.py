@@ -75,6 +75,8 @@ WORKLOADS = [
     Workload("redis", "redis", "redis-server (measured) + redis-benchmark on 127.0.0.1",
              _m(["-n", "10000"], ["-n", "100000"], ["-n", "300000"]),
              extra_keys=["requests_per_sec", "server_maxrss_kb"]),
+    Workload("git", "git", "git: init, add, 4 commits, repack, log, diff, grep, fsck (short processes)",
+             _it(100, 200, 400, "--files")),
     Workload("gxx", "gxx", "g++ -c of a CLI11-heavy workload source (cc1plus allocates a lot)",
              _m(None, ["-O1"], ["-O2"])),
     Workload("micro", "micro", "bench_alloc (Google Benchmark) micro-benchmarks",
