@@ -69,6 +69,7 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   slab->remote_free.store(nullptr, std::memory_order_relaxed);
   slab->purged_pages = 0;
   slab->purge_candidates = 0;
+  slab->purge_dirty = false;
   slab->populated_pages = 0;
   UnitGeometry geo{static_cast<std::uint32_t>(begin - reinterpret_cast<char*>(ss)),
                    slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1, owner_tag};

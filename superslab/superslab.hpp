@@ -59,6 +59,11 @@ struct alignas(64) Slab {
   // back only when it is still all-free at the next pass, i.e. unused for at least one
   // decay delay: purging pages freed a moment ago would refault them under steady churn.
   std::uint64_t purge_candidates = 0;
+  // Owner-only: objects came back to the slab's lists since the last purge pass. A pass
+  // looks only at slabs with this set or candidates pending: nothing else can have gained
+  // an all-free page, and walking every free list of a large heap each pass costs more than
+  // the purge saves.
+  bool purge_dirty = false;
 };
 static_assert(sizeof(Slab) == 128);
 

@@ -84,6 +84,7 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
       o->next = s->local_free;
       s->local_free = o;
       --s->used;
+      s->purge_dirty = true;
       if (s->state == SlabState::kFull) {
         s->state = SlabState::kActive;
         if (s->used == 0) heap_slab_empty(h, ss, s);

@@ -168,6 +168,7 @@ bool heap_adopt(ThreadHeap* h, SuperSlab* ss) {
     Slab* s = &ss->slabs[u];
     if (s->state == SlabState::kUnused || s->first_unit != u) continue;
     slab_collect_remote(s);
+    s->purge_dirty = true;  // new to this heap's purge passes
     s->next = s->prev = nullptr;
     if (s->used == 0) {
       if (heap_slab_empty(h, ss, s)) return false;  // went to the pool

@@ -47,6 +47,8 @@ bool object_on_pages(const Slab* s, std::uint32_t i, std::uint64_t pages) {
 std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   if (ss->hugetlb) return 0;  // only whole 2 MiB pages can go back (see pool_purge)
   slab_collect_remote(s);
+  if (!force && !s->purge_dirty && !s->purge_candidates) return 0;  // unchanged since last pass
+  s->purge_dirty = false;
   std::uint32_t per_page = static_cast<std::uint32_t>(kPage / s->obj_size);
   std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
   std::uint32_t free_in_list = carved - s->used;  // parked objects are neither
@@ -127,6 +129,7 @@ void slab_unpark(SuperSlab*, Slab* s) {
     s->local_free = o;
   }
   s->purged_pages = 0;
+  s->purge_dirty = true;  // those pages are all-free again
 }
 
 std::size_t heap_purge(ThreadHeap* h, bool force) {

@@ -21,6 +21,7 @@ std::uint32_t slab_collect_remote(Slab* s) {
     tail->next = s->local_free;
     s->local_free = chain;
     s->used -= n;
+    s->purge_dirty = true;
   }
   return n;
 }
