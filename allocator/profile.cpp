@@ -337,6 +337,8 @@ void profile_start() {
 
 bool profile_active() { return g_record.load(std::memory_order_acquire) != nullptr; }
 
+bool profile_record_path(char* out, std::size_t n) { return build_path(out, n); }
+
 const char* profile_path() { return profile_active() ? g_path : nullptr; }
 
 bool profile_restart() {

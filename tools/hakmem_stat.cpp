@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "heap_profile.hpp"
 #include "record.hpp"
 #include "render.hpp"
 
@@ -172,6 +173,53 @@ int cmd_clean(const RecordLocation& loc, bool dry_run) {
   return 0;
 }
 
+struct HeapArgs {
+  bool folded = false, alloc = false, json = false;
+  std::string svg, pprof, diff;
+  unsigned top = 10, depth = 4;
+};
+
+void write_file(const std::string& path, const std::string& data) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw Error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  std::fwrite(data.data(), 1, data.size(), f);
+  if (std::fclose(f) != 0) throw Error(fmt::format("cannot write {}", path));
+}
+
+std::string heap_path_of(const RecordLocation& loc, const Target& t) {
+  if (t.arg.find('/') != std::string::npos) {
+    const std::string suffix = HAKMEM_HEAP_SUFFIX;
+    bool has = t.arg.size() >= suffix.size() &&
+               t.arg.compare(t.arg.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return has ? t.arg : t.arg + suffix;
+  }
+  return loc.path_for(t.pid()) + HAKMEM_HEAP_SUFFIX;
+}
+
+void cmd_heap_show(const hakstat::HeapProfile& p, const HeapArgs& a, const std::string& title) {
+  if (!a.svg.empty()) write_file(a.svg, hakstat::render_flamegraph_svg(p, a.alloc, title));
+  if (!a.pprof.empty()) write_file(a.pprof, hakstat::render_pprof(p));
+  if (!a.diff.empty()) {
+    std::FILE* f = std::fopen(a.diff.c_str(), "rb");
+    if (!f) throw Error(fmt::format("cannot read {}: {}", a.diff, std::strerror(errno)));
+    std::string text;
+    char buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+    std::fclose(f);
+    hakstat::HeapProfile before = hakstat::heap_from_json(nlohmann::json::parse(text));
+    write_out(hakstat::render_heap_diff(before, p, a.top));
+    return;
+  }
+  if (a.json) {
+    write_out(hakstat::heap_to_json(p).dump(2) + "\n");
+  } else if (a.folded) {
+    write_out(hakstat::render_folded(p, a.alloc));
+  } else if (a.svg.empty() && a.pprof.empty()) {
+    write_out(hakstat::render_heap_table(p, a.top, a.depth));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -221,6 +269,19 @@ int main(int argc, char** argv) {
   bool dry_run = false;
   clean->add_flag("-n,--dry-run", dry_run, "only say what would be removed");
 
+  auto* heap = app.add_subcommand(
+      "heap", "the sampled heap profile (HAKMEM_HEAP_PROFILE=1): call sites of live memory");
+  HeapArgs ha;
+  heap->add_option("pid", target.arg, "process id, or the path of a heap record")->required();
+  heap->add_flag("--folded", ha.folded, "folded stacks (flame-graph tools), live bytes");
+  heap->add_flag("--alloc", ha.alloc, "folded/svg: bytes allocated instead of live bytes");
+  heap->add_flag("--json", ha.json, "the profile as JSON (an export for --diff)");
+  heap->add_option("--svg", ha.svg, "write a flame graph (SVG) to this file");
+  heap->add_option("--pprof", ha.pprof, "write a gzipped pprof profile.proto to this file");
+  heap->add_option("--diff", ha.diff, "growth since an earlier --json export");
+  heap->add_option("--top", ha.top, "call sites shown")->capture_default_str();
+  heap->add_option("--depth", ha.depth, "frames shown per call site")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -240,6 +301,11 @@ int main(int argc, char** argv) {
       cmd_list(loc, list_json);
     } else if (clean->parsed()) {
       return cmd_clean(loc, dry_run);
+    } else if (heap->parsed()) {
+      hakstat::HeapSnapshot snap = hakstat::read_heap_file(heap_path_of(loc, target));
+      hakstat::HeapProfile p = hakstat::symbolise(snap);
+      cmd_heap_show(p, ha, fmt::format("hakmem heap profile: pid {} ({}), {} live", p.pid, p.comm,
+                                       hakstat::human_bytes(p.live_bytes)));
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "hakmem-stat: %s\n", e.what());
