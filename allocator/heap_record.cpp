@@ -22,6 +22,7 @@
 #include "allocator/heap_profile.hpp"
 #include "allocator/heap_unwind.hpp"
 #include "allocator/profile.hpp"
+#include "allocator/profile_session.hpp"
 #include "hakmem/heap_profile_record.h"
 
 namespace hakmem {
@@ -43,7 +44,6 @@ hakmem_heap_record* g_rec = nullptr;
 LiveSlot* g_live = nullptr;
 std::atomic<std::uint64_t> g_live_count{0};  // samples in g_live
 char g_path[kPathMax];
-bool g_unlink_at_exit = false;
 
 std::atomic_ref<std::uint64_t> u64(std::uint64_t& f) { return std::atomic_ref<std::uint64_t>(f); }
 std::atomic_ref<std::uint32_t> u32(std::uint32_t& f) { return std::atomic_ref<std::uint32_t>(f); }
@@ -324,6 +324,7 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   h.max_stacks = HAKMEM_HEAP_MAX_STACKS;
   h.max_modules = HAKMEM_HEAP_MAX_MODULES;
   h.state = HAKMEM_HEAP_STATE_RUNNING;
+  h.reserved[0] = session_id();
   g_rec->stacks[0].state = 2;  // the overflow entry: depth 0
   u64(h.magic).store(HAKMEM_HEAP_MAGIC, std::memory_order_release);
   return true;
@@ -374,7 +375,8 @@ void heap_record_exit() {
   if (option(Opt::kHeapProfileLeaks)) report_leaks();
   u64(r->header.updated_time_ns).store(realtime_ns(), std::memory_order_relaxed);
   u32(r->header.state).store(HAKMEM_HEAP_STATE_EXITED, std::memory_order_release);
-  if (g_unlink_at_exit) ::unlink(g_path);
+  // In a session the profile goes into its aggregate, and this record goes away.
+  if (session_fold_heap(*r)) ::unlink(g_path);
 }
 
 void heap_record_fork_child() {
