@@ -223,6 +223,34 @@ class HeapProfileTest(unittest.TestCase):
         self.assertLess(abs(est - LEAK_BYTES) / LEAK_BYTES, 0.10)
         self.assertIn("heap_helper", first.split("hakmem: leak: ")[0])
 
+    def test_session_over_a_shell_loop(self):
+        # ~100 short programs in one session: only the session's records stay behind, and
+        # they hold the summed counters and the sites of all of them.
+        env = dict(os.environ, LD_PRELOAD=ARGS.lib, HAKMEM_PROFILE="1", HAKMEM_HEAP_PROFILE="1",
+                   HAKMEM_HEAP_SAMPLE="4096", HAKMEM_PROFILE_SESSION="loop", HAKMEM_PROFILE_PATH=self.tmp)
+        start = subprocess.run([ARGS.stat, "session", "start", "loop", "--heap"], capture_output=True,
+                               text=True, check=True).stdout
+        self.assertIn("HAKMEM_PROFILE_SESSION=loop", start)
+        script = f"for i in $(seq 100); do {ARGS.helper} < /dev/null > /dev/null; done"
+        subprocess.run(["bash", "-c", script], env=env, check=True, timeout=240)
+        self.assertEqual(sorted(os.listdir(self.tmp)),
+                         ["hakmem-session-loop", "hakmem-session-loop.heap"])
+        senv = dict(os.environ, HAKMEM_PROFILE_PATH=self.tmp)
+        show = subprocess.run([ARGS.stat, "show", "--session", "loop"], capture_output=True,
+                              text=True, check=True, env=senv).stdout
+        # bash, seq and the 100 helpers.
+        self.assertIn("session loop: 102 exited process(es) folded, 0 running", show)
+        malloc_row = [l for l in show.split("\n") if l.strip().startswith("malloc ")][0]
+        mallocs = int(malloc_row.split()[1].replace(",", ""))
+        self.assertGreater(mallocs, 100 * 10240)  # each helper's leak alone
+        heap = json.loads(subprocess.run([ARGS.stat, "heap", "--session", "loop", "--json"],
+                                         capture_output=True, text=True, check=True, env=senv).stdout)
+        self.assertEqual(heap["processes"], 102)
+        top = max(heap["sites"], key=lambda s: s["live_bytes"])
+        self.assertTrue(site_has(top, "leak_site"), top["frames"])
+        # Live at exit, summed: 100 times the helper's 10 MiB leak.
+        self.assertLess(abs(top["live_bytes"] - 100 * LEAK_BYTES) / (100 * LEAK_BYTES), 0.05)
+
 
 def varints(buf):
     out, v, shift = [], 0, 0
