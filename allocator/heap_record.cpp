@@ -43,6 +43,14 @@ struct LiveSlot {
 hakmem_heap_record* g_rec = nullptr;
 LiveSlot* g_live = nullptr;
 std::atomic<std::uint64_t> g_live_count{0};  // samples in g_live
+// Live samples per 64 KiB region of the address space (hashed): a flushed object whose
+// region holds none needs no probe of g_live, which keeps flushes cheap while some samples
+// live elsewhere (PERF_NOTES.md).
+constexpr unsigned kRegionShift = 16, kRegions = 1u << 16;
+std::atomic<std::uint32_t>* g_regions = nullptr;
+std::atomic<std::uint32_t>& region_of(std::uintptr_t a) {
+  return g_regions[(a >> kRegionShift) & (kRegions - 1)];
+}
 char g_path[kPathMax];
 
 std::atomic_ref<std::uint64_t> u64(std::uint64_t& f) { return std::atomic_ref<std::uint64_t>(f); }
@@ -180,6 +188,7 @@ bool live_insert(std::uintptr_t a, std::uint32_t stack, std::uint64_t bytes, std
     s.stack = stack;
     s.bytes = bytes;
     s.objects = objects;
+    region_of(a).fetch_add(1, std::memory_order_relaxed);
     s.key.store(a, std::memory_order_release);
     g_live_count.fetch_add(1, std::memory_order_relaxed);
     return true;
@@ -200,6 +209,7 @@ void live_remove(std::uintptr_t a) {
     std::uint32_t stack = s.stack;
     std::uint64_t bytes = s.bytes, objects = s.objects;
     s.key.store(kTomb, std::memory_order_release);
+    region_of(a).fetch_sub(1, std::memory_order_relaxed);
     g_live_count.fetch_sub(1, std::memory_order_relaxed);
     add_live(stack, bytes, objects, false);
     return;
@@ -265,7 +275,9 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   pb.str(base).str(HAKMEM_HEAP_SUFFIX);
   std::memcpy(g_path, pb.data(), pb.size());
   g_path[pb.size()] = '\0';
-  void* live = ::mmap(nullptr, sizeof(LiveSlot) * kLiveSlots, PROT_READ | PROT_WRITE,
+  constexpr std::size_t kLiveBytes = sizeof(LiveSlot) * kLiveSlots;
+  constexpr std::size_t kTableBytes = kLiveBytes + sizeof(std::atomic<std::uint32_t>) * kRegions;
+  void* live = ::mmap(nullptr, kTableBytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (live == MAP_FAILED) {
     warn("cannot map the address table for", g_path, errno);
@@ -275,7 +287,7 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   int fd = ::open(g_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     warn("cannot create", g_path, errno);
-    ::munmap(live, sizeof(LiveSlot) * kLiveSlots);
+    ::munmap(live, kTableBytes);
     return false;
   }
   void* mem = MAP_FAILED;
@@ -286,11 +298,12 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   ::close(fd);
   if (mem == MAP_FAILED) {
     ::unlink(g_path);
-    ::munmap(live, sizeof(LiveSlot) * kLiveSlots);
+    ::munmap(live, kTableBytes);
     warn("cannot size or map", g_path, err);
     return false;
   }
   g_live = static_cast<LiveSlot*>(live);
+  g_regions = reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(live) + kLiveBytes);
   g_rec = static_cast<hakmem_heap_record*>(mem);
   hakmem_heap_header& h = g_rec->header;
   h.version = HAKMEM_HEAP_VERSION;
@@ -359,7 +372,10 @@ void heap_record_sample(void* p, std::size_t bytes, std::uint64_t wb, std::uint6
 
 void heap_record_forget(void* const* objs, std::uint32_t n) {
   if (g_live_count.load(std::memory_order_relaxed) == 0) return;
-  for (std::uint32_t i = 0; i < n; ++i) live_remove(reinterpret_cast<std::uintptr_t>(objs[i]));
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto a = reinterpret_cast<std::uintptr_t>(objs[i]);
+    if (region_of(a).load(std::memory_order_relaxed) != 0) live_remove(a);
+  }
 }
 
 bool heap_record_has_live() { return g_live_count.load(std::memory_order_relaxed) != 0; }

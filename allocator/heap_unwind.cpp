@@ -52,9 +52,32 @@ namespace hakmem {
 namespace {
 
 using BacktraceFn = int (*)(void**, int);
+using GetContextFn = int (*)(unw_context_t*);
+using InitLocalFn = int (*)(unw_cursor_t*, unw_context_t*);
+using StepFn = int (*)(unw_cursor_t*);
+using GetRegFn = int (*)(unw_cursor_t*, unw_regnum_t, unw_word_t*);
 using ProcInfoByIpFn = int (*)(unw_addr_space_t, unw_word_t, unw_proc_info_t*, void*);
 
 BacktraceFn g_backtrace = nullptr;
+GetContextFn g_getcontext = nullptr;
+InitLocalFn g_init_local = nullptr;
+StepFn g_step = nullptr;
+GetRegFn g_get_reg = nullptr;
+
+// The step-by-step walk: what ThreadSanitizer builds use. unw_backtrace's trace cache has a
+// thread-specific key whose destructor locks a mutex after TSan has finished the thread.
+[[maybe_unused]] int step_backtrace(void** out, int max) {
+  unw_context_t ctx;
+  unw_cursor_t cur;
+  if (g_getcontext(&ctx) != 0 || g_init_local(&cur, &ctx) != 0) return 0;
+  int n = 0;
+  while (n < max && g_step(&cur) > 0) {
+    unw_word_t ip = 0;
+    if (g_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0) break;
+    out[n++] = reinterpret_cast<void*>(ip);
+  }
+  return n;
+}
 ProcInfoByIpFn g_proc_info = nullptr;
 unw_addr_space_t* g_local_as = nullptr;
 
@@ -131,6 +154,13 @@ bool unwind_load() {
   g_local_as = static_cast<unw_addr_space_t*>(::dlsym(lib, "_ULx86_64_local_addr_space"));
   using CachingFn = int (*)(unw_addr_space_t, unw_caching_policy_t);
   auto caching = reinterpret_cast<CachingFn>(::dlsym(lib, "_ULx86_64_set_caching_policy"));
+  g_getcontext = reinterpret_cast<GetContextFn>(::dlsym(lib, "_Ux86_64_getcontext"));
+  g_init_local = reinterpret_cast<InitLocalFn>(::dlsym(lib, "_ULx86_64_init_local"));
+  g_step = reinterpret_cast<StepFn>(::dlsym(lib, "_ULx86_64_step"));
+  g_get_reg = reinterpret_cast<GetRegFn>(::dlsym(lib, "_ULx86_64_get_reg"));
+#ifdef __SANITIZE_THREAD__
+  if (g_getcontext && g_init_local && g_step && g_get_reg) g_backtrace = step_backtrace;
+#endif
   if (!g_backtrace || !g_proc_info || !g_local_as) {
     warn("libunwind.so.8 lacks unw_backtrace");
     return false;
