@@ -43,10 +43,10 @@ struct LiveSlot {
 hakmem_heap_record* g_rec = nullptr;
 LiveSlot* g_live = nullptr;
 std::atomic<std::uint64_t> g_live_count{0};  // samples in g_live
-// Live samples per 64 KiB region of the address space (hashed): a flushed object whose
-// region holds none needs no probe of g_live, which keeps flushes cheap while some samples
+// Live samples per 4 KiB page of the address space (hashed): a flushed object whose
+// page holds none needs no probe of g_live, which keeps flushes cheap while some samples
 // live elsewhere (PERF_NOTES.md).
-constexpr unsigned kRegionShift = 16, kRegions = 1u << 16;
+constexpr unsigned kRegionShift = 12, kRegions = 1u << 16;
 std::atomic<std::uint32_t>* g_regions = nullptr;
 std::atomic<std::uint32_t>& region_of(std::uintptr_t a) {
   return g_regions[(a >> kRegionShift) & (kRegions - 1)];
