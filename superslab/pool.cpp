@@ -6,6 +6,7 @@
 #include "superslab/numa.hpp"
 #include "superslab/os.hpp"
 #include "superslab/os_stats.hpp"
+#include "superslab/page_cost.hpp"
 
 namespace hakmem {
 extern std::atomic<std::uint32_t> g_dense_threshold;
@@ -58,34 +59,38 @@ std::atomic<std::uint64_t> g_next_purge_ns{0};
 std::size_t payload_size() { return kSuperSlabSize - kSuperSlabHeaderSize; }
 char* payload(SuperSlab* ss) { return reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize; }
 
-// Whether a SuperSlab handed out for `dense` use should be advised huge pages.
-// HUGEPAGES=hugetlb falls back to THP (as thp does) when no hugetlb page is free.
+// Whether a fresh SuperSlab handed out for `dense` use should be advised huge pages.
+// HUGEPAGES=hugetlb falls back to THP (as thp does) when no hugetlb page is free; auto asks
+// the measured cost model (page_cost.hpp), dense SuperSlabs only.
 bool thp_wanted(bool dense) {
   os::Policy pol = os::policy();
-  return pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb ||
-         (pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != 2);
+  if (pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb) return true;
+  return pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != os::kThpNever &&
+         page_cost_want_huge(g_stats.mapped.load(std::memory_order_relaxed));
 }
 
-void advise_thp(SuperSlab* ss) {
-  if (os::advise_hugepage(ss, kSuperSlabSize)) {
+bool populate_enabled() { return os::policy().populate != os::PopulatePolicy::kNever; }
+
+// Applies the populate policy to a recycled SuperSlab about to be handed out. Only huge-page
+// SuperSlabs (and POPULATE=always) are populated whole here: a huge page must be faulted as
+// one. Everything else is populated where it is used: slab by slab for classes that
+// allocate in bulk, page by page for the others (superslab_carve_slab), so a heap's RSS
+// follows what it hands out, not the 2 MiB it reserved.
+void prepare_memory(SuperSlab* ss) {
+  os::Policy pol = os::policy();
+  bool forced_thp = pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb;
+  if (forced_thp && !ss->hugetlb && !ss->huge_page && os::advise_hugepage(ss, kSuperSlabSize)) {
     ss->huge_page = true;
     os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
   }
-}
-
-// Applies the huge-page and populate policy to a SuperSlab about to be handed out.
-void prepare_memory(SuperSlab* ss, bool dense) {
-  os::Policy pol = os::policy();
-  if (!ss->hugetlb && !ss->huge_page && thp_wanted(dense)) advise_thp(ss);
-  bool populate_all = pol.populate == os::PopulatePolicy::kAlways ||
-                      (pol.populate == os::PopulatePolicy::kAuto && (dense || ss->huge_page));
-  if (pol.populate == os::PopulatePolicy::kNever) populate_all = false;
-  if (populate_all && (ss->purged || ss->populated_units != 0xffffffffu)) {
+  bool whole = pol.populate == os::PopulatePolicy::kAlways ||
+               (pol.populate == os::PopulatePolicy::kAuto && (ss->huge_page || ss->hugetlb));
+  if (whole && (ss->purged || ss->populated_units != kAllUnits)) {
     os::populate(ss, kSuperSlabSize);
-    ss->populated_units = 0xffffffffu;
+    ss->populated_units = kAllUnits;
     ss->purged = false;
   }
-  ss->dense = ss->populated_units == 0xffffffffu;
+  ss->dense = ss->huge_page || ss->hugetlb;
 }
 
 SuperSlab* map_new(bool dense) {
@@ -109,16 +114,17 @@ SuperSlab* map_new(bool dense) {
   auto* ss = static_cast<SuperSlab*>(mem);
   // Huge pages must be advised before the first write: writing the header first would
   // fault in a 4 KiB page and a page table, and the range could then never get a huge page
-  // at fault time.
-  // And populated before it too: on this kind of machine (a guest giving freed memory back
-  // to the host) a huge page's first-touch fault costs 4.5-6 ms, MADV_POPULATE_WRITE of the
-  // same 2 MiB 0.25 ms (../shared/BENCHMARKING.md).
+  // at fault time. And populated before it too: MADV_POPULATE_WRITE of the 2 MiB is cheaper
+  // than the first-touch fault of the same huge page (../shared/BENCHMARKING.md); the time
+  // it took feeds the cost model, which decides whether the next one gets huge pages.
   bool thp = !got_hugetlb && thp_wanted(dense) && os::advise_hugepage(ss, kSuperSlabSize);
   bool populated = got_hugetlb;
   if (thp) {
     os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
-    if (os::policy().populate != os::PopulatePolicy::kNever) {
+    if (populate_enabled()) {
+      std::uint64_t t0 = os::now_ns();
       os::populate(ss, kSuperSlabSize);
+      page_cost_note_huge(os::now_ns() - t0);
       populated = true;
     }
   }
@@ -128,7 +134,7 @@ SuperSlab* map_new(bool dense) {
   ss->huge_page = thp || got_hugetlb;
   ss->purged = false;
   ss->touched_units = 0;
-  ss->populated_units = populated ? 0xffffffffu : 0;  // hugetlb pages are faulted whole
+  ss->populated_units = populated ? kAllUnits : 0;  // hugetlb pages are faulted whole
   ss->numa_node = -1;
   if (got_hugetlb) os::g_os_stats.hugepages_hugetlb.fetch_add(1, std::memory_order_relaxed);
   g_stats.mapped.fetch_add(1, std::memory_order_relaxed);
@@ -178,7 +184,7 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
   ss->zeroed = zeroed;
   ss->kind = kind;
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
-  prepare_memory(ss, dense);
+  prepare_memory(ss);
   registry_set(ss, kSuperSlabSize, kind, kind);
   return ss;
 }

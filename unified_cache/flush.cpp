@@ -118,6 +118,10 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
   for (unsigned g = 0; g < ngroups; ++g) push_group(h, groups[g]);
 }
 
+PurgeWantedHook g_purge_wanted_hook = nullptr;
+
+void set_purge_wanted_hook(PurgeWantedHook hook) { g_purge_wanted_hook = hook; }
+
 void cache_flush_push(unsigned cls, void* p) {
   ThreadHeap* h = heap_current();
   if (!h) {
@@ -127,6 +131,7 @@ void cache_flush_push(unsigned cls, void* p) {
     return;
   }
   Bin& b = h->cache.bins[cls];
+  bool want_purger = false;
   if (b.top == b.limit) {
     LockGuard guard(h->lock);
     // Flush the older half (the bottom of the stack); keep the recently freed, warm half.
@@ -142,10 +147,16 @@ void cache_flush_push(unsigned cls, void* p) {
     heap_publish(h);
     heap_process_notifications(h);
     heap_maybe_purge(h);
+    if (h->freed_bytes < kPurgerAfterFreedBytes) {
+      h->freed_bytes += std::uint64_t{n} * kClassSize[cls];
+      want_purger = h->freed_bytes >= kPurgerAfterFreedBytes;
+    }
   }
   *static_cast<std::uintptr_t*>(p) = free_tag(p);
   *b.top++ = p;
   ++h->cache.counters.free_calls;
+  // After the push and outside the lock: the hook may allocate (and so re-enter this heap).
+  if (want_purger && g_purge_wanted_hook) g_purge_wanted_hook();
 }
 
 void cache_free_suspect(void* p) {

@@ -67,6 +67,7 @@ void reset_heap(ThreadHeap* h) {
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   h->owned = nullptr;
   h->owned_count = 0;
+  h->freed_bytes = 0;
   h->last_purge_ns = os::now_ns();
   auto& c = h->counters;
   for (auto* a : {&c.refills, &c.flushes, &c.remote_frees, &c.remote_batches, &c.double_frees,
