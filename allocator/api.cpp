@@ -8,6 +8,7 @@
 #include "hakmem/hakmem.h"
 #include "allocator/config.hpp"
 #include "allocator/entry_count.hpp"
+#include "allocator/heap_profile.hpp"
 #include "allocator/init.hpp"
 #include "allocator/large.hpp"
 #include "superslab/pool.hpp"
@@ -18,6 +19,7 @@ namespace hakmem {
 void* malloc_refill(unsigned cls) {
   ensure_init();
   large_maybe_purge();  // freed huge blocks go back within the delay, also without a thread
+  if (heap_sampling()) [[unlikely]] return heap_sample_refill(cls);  // heap profile
   void* p = cache_refill_pop(cls);
   if (p) {
     *static_cast<std::uintptr_t*>(p) = 0;
@@ -42,6 +44,7 @@ void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh) {
   if (p) {
     count_event(&FastCounters::bytes_requested, n);
     count_event(&FastCounters::bytes_served, served);
+    if (heap_sampling()) [[unlikely]] heap_sample_beyond(p, served);  // heap profile
   }
   return p;
 }
@@ -57,6 +60,7 @@ void* malloc_slow(std::size_t n) {
 
 bool free_beyond(void* p) {
   ensure_init();
+  if (heap_sampling()) [[unlikely]] heap_sample_forget(p);  // heap profile
   switch (chunk_kind(p)) {
     case kChunkSmall:
       report_bad_pointer("invalid free (not the start of a block)", p);
@@ -176,7 +180,10 @@ void* realloc_impl(void* p, std::size_t n) {
   } else if (kind == kChunkSpan) {
     if (n > kSmallMax && n <= kSpanMaxBytes && span_resize_in_place(p, n)) return p;
   } else if (n > kSpanMaxBytes) {
-    if (void* q = large_realloc(p, n)) return q;
+    if (void* q = large_realloc(p, n)) {
+      if (q != p && heap_sampling()) [[unlikely]] heap_sample_forget(p);  // heap profile
+      return q;
+    }
   }
   void* q = realloc_alloc(n);
   if (!q) return nullptr;

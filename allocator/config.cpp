@@ -40,6 +40,13 @@ constexpr OptionDef kDefs[] = {
      "slabs a size class fills before its next ones come from whole-populated, huge-page "
      "SuperSlabs (0: always)"},
     {"PROFILE_INTERVAL_MS", 100, 1, 3600000, nullptr, "refresh period of the profile record"},
+    {"HEAP_PROFILE", 0, 0, 1, nullptr,
+     "sampled heap profile (call sites of live memory) in /dev/shm/hakmem-<pid>.heap"},
+    {"HEAP_SAMPLE", 524288, 16, 1l << 30, nullptr,
+     "mean bytes between heap-profile samples (setting it turns the heap profile on)"},
+    {"HEAP_PROFILE_LEAKS", 0, 0, 1, nullptr,
+     "print the sampled allocations still live at exit (turns the heap profile on)"},
+    {"HEAP_SEED", 0, 0, 0x7fffffffl, nullptr, "heap-profile random seed (0: random)"},
 };
 static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
 

@@ -20,6 +20,10 @@ enum class Opt : unsigned {
   kOnError,
   kDenseAfterSlabs,
   kProfileIntervalMs,
+  kHeapProfile,
+  kHeapSample,
+  kHeapProfileLeaks,
+  kHeapSeed,
   kCount
 };
 

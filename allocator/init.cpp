@@ -10,6 +10,7 @@
 #include "allocator/config.hpp"
 #include "allocator/entry_count.hpp"
 #include "allocator/fmt.hpp"
+#include "allocator/heap_profile.hpp"
 #include "allocator/large.hpp"
 #include "allocator/profile.hpp"
 #include "superslab/pool.hpp"
@@ -138,6 +139,10 @@ void init_slow() {
     g_init_state.store(2, std::memory_order_release);
     if (option(Opt::kVerbose)) config_print();
     if (option(Opt::kProfile)) profile_start();
+    if (option(Opt::kHeapProfile) || option(Opt::kHeapProfileLeaks) ||
+        option_source(Opt::kHeapSample) == OptSource::kEnv) {
+      heap_profile_start();
+    }
     if (option(Opt::kBackground) == kBackgroundOn) start_background_purger();
     // Topology is read after bootstrap (it may load hwloc, which allocates). Only the node
     // count is read here (one small file): every process pays this, and on one node

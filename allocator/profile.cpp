@@ -30,6 +30,7 @@
 #include "allocator/config.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/init.hpp"
+#include "allocator/profile_session.hpp"
 #include "hakmem/hakmem.h"
 #include "superslab/latency.hpp"
 #include "unified_cache/size_classes.hpp"
@@ -291,9 +292,12 @@ __attribute__((constructor)) void profile_constructor() {
 }
 
 __attribute__((destructor)) void profile_destructor() {
-  if (g_record.load(std::memory_order_acquire) == nullptr) return;
+  hakmem_profile_record* r = g_record.load(std::memory_order_acquire);
+  if (r == nullptr) return;
   g_stop.store(true, std::memory_order_release);
   refresh(HAKMEM_PROFILE_STATE_EXITED);
+  // In a session the final counters go into its aggregate, and this record goes away.
+  if (session_fold_counters(*r)) ::unlink(g_path);
 }
 
 }  // namespace
@@ -319,6 +323,7 @@ void profile_start() {
   std::memcpy(h.comm, comm, n < sizeof(h.comm) - 1 ? n : sizeof(h.comm) - 1);
   h.num_classes = kNumClasses;
   h.num_hists = kLatencyKinds;
+  h.reserved[0] = session_id();  // readers add running session members to the aggregate
   latency_set_enabled(true);
 
   while (g_refreshing.exchange(true, std::memory_order_acquire)) ::sched_yield();
@@ -336,6 +341,8 @@ void profile_start() {
 }
 
 bool profile_active() { return g_record.load(std::memory_order_acquire) != nullptr; }
+
+bool profile_record_path(char* out, std::size_t n) { return build_path(out, n); }
 
 const char* profile_path() { return profile_active() ? g_path : nullptr; }
 

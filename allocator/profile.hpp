@@ -8,6 +8,8 @@
 // what is already published, plus the slow-path atomics.
 #pragma once
 
+#include <cstddef>
+
 #include "hakmem/profile_record.h"
 
 namespace hakmem {
@@ -19,6 +21,9 @@ void stats_collect(hakmem_profile_data* out);
 // Creates the record and starts the publisher (once; called by init when HAKMEM_PROFILE=1).
 // On failure (no /dev/shm, no permission) prints one warning and leaves profiling off.
 void profile_start();
+// The path of this process's record (HAKMEM_PROFILE_PATH, default /dev/shm/hakmem-<pid>);
+// false if it does not fit in n bytes. Other records of the process sit beside it.
+bool profile_record_path(char* out, std::size_t n);
 // True while this process publishes a record.
 bool profile_active();
 // The record's path while profile_active(), else nullptr.

@@ -2,6 +2,8 @@
 
 #include "record_map.hpp"
 
+#include "hakmem/profile_session.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -197,6 +199,12 @@ RecordLocation::RecordLocation(std::string spec) {
   }
   prefix_ = base.substr(0, pct);
   suffix_ = base.substr(pct + 2);
+}
+
+std::string RecordLocation::session_path(const std::string& name) const {
+  std::string d = dir_;
+  if (d.empty() || d.back() != '/') d += '/';
+  return d + HAKMEM_SESSION_PREFIX + name;
 }
 
 std::string RecordLocation::path_for(long pid) const {

@@ -27,6 +27,9 @@ class RecordLocation {
   // spec: the --path option, else $HAKMEM_PROFILE_PATH, else "" (/dev/shm).
   explicit RecordLocation(std::string spec);
   std::string path_for(long pid) const;
+  // The directory scan() searches, and a session's aggregate record in it.
+  const std::string& dir() const { return dir_; }
+  std::string session_path(const std::string& name) const;
   // Existing record files with the pid each name carries. With sidecars, the VFS pool
   // records ("<record>.vfs") instead.
   struct Entry {

@@ -66,6 +66,10 @@ void count_double_free(ThreadHeap* h, const void* p) {
 }  // namespace
 
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
+  // The heap profile forgets sampled objects as they go back to slabs (bin_expose.cpp).
+  if (ObjectReturnHook hook = g_object_return_hook.load(std::memory_order_relaxed)) [[unlikely]] {
+    hook(objs, n);
+  }
   RemoteGroup groups[kMaxGroups];
   unsigned ngroups = 0;
   bool remote = false;  // pool_remote_enter() taken: held until the last push's notify

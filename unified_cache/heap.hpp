@@ -105,6 +105,25 @@ inline constexpr std::uint64_t kPurgerAfterFreedBytes = std::uint64_t{8} << 20;
 using PurgeWantedHook = void (*)();
 void set_purge_wanted_hook(PurgeWantedHook hook);
 
+// ---- Heap-profile sampling support (bin_expose.cpp; used by allocator/heap_sample.cpp) --
+// With HAKMEM_HEAP_PROFILE the allocator layer shortens a bin so that its next miss lands on
+// the next sampled allocation: objects below a raised `base` are hidden from the fast path
+// (they stay in the bin, in [bin_real_base, base)). Every path that takes objects out of a
+// bin wholesale (heap_flush_all, hence thread exit) first restores the real base, so hidden
+// objects are never lost; cache_flush_push only moves objects above base and leaves hidden
+// ones in place. Nothing here runs unless the heap profile is on.
+void** bin_real_base(const ThreadHeap* h, unsigned cls);
+// Hides all but the top n objects of class cls's bin (n <= objects in the bin).
+void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n);
+// Makes every hidden object of h's bins visible again (base = real base).
+void bin_unhide_all(ThreadHeap* h);
+// Called with every batch of objects heap_return_objects gives back to slabs (flush,
+// heap_flush_all, remote returns): lets the heap profile forget sampled objects. nullptr
+// (the default) costs one load and branch per batch.
+using ObjectReturnHook = void (*)(void* const* objs, std::uint32_t n);
+void set_object_return_hook(ObjectReturnHook hook);
+// ---- end of heap-profile support ---------------------------------------------------------
+
 // Reporting hook: set by the allocator layer; called with a message for invalid/double free.
 using ErrorReporter = void (*)(const char* what, const void* p);
 void set_error_reporter(ErrorReporter r);

@@ -32,6 +32,9 @@ inline void owned_remove(ThreadHeap* h, SuperSlab* ss) {
   --h->owned_count;
 }
 
+// The heap-profile hook (bin_expose.cpp), nullptr unless the heap profile is on.
+extern std::atomic<ObjectReturnHook> g_object_return_hook HAK_HIDDEN;
+
 // Moves the slab's remote frees onto its local list; returns how many came back.
 std::uint32_t slab_collect_remote(Slab* s);
 // A slab of h with no object out, not on a partial list: give its units back, and the

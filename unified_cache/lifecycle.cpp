@@ -184,6 +184,7 @@ bool heap_adopt(ThreadHeap* h, SuperSlab* ss) {
 
 void heap_flush_all(ThreadHeap* h) {
   LockGuard guard(h->lock);
+  bin_unhide_all(h);  // objects hidden by the heap profile go back too
   for (unsigned c = 0; c < kNumClasses; ++c) {
     Bin& b = h->cache.bins[c];
     std::uint32_t n = static_cast<std::uint32_t>(b.top - b.base);

@@ -1,0 +1,43 @@
+// Heap-profile support in the cache layer (see the block in heap.hpp): the real bottom of a
+// bin, hiding objects below a raised base, and the hook heap_return_objects calls. The bins
+// of a heap are consecutive ranges of ThreadHeap::slots, in class order (reset_heap), so a
+// bin's real base is a fixed offset into slots.
+#include <array>
+
+#include "unified_cache/heap_internal.hpp"
+
+namespace hakmem {
+
+std::atomic<ObjectReturnHook> g_object_return_hook{nullptr};
+
+namespace {
+constexpr std::array<std::uint32_t, kNumClasses> kSlotOffset = [] {
+  std::array<std::uint32_t, kNumClasses> a{};
+  std::uint32_t slot = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    a[c] = slot;
+    slot += class_bin_capacity(c);
+  }
+  return a;
+}();
+}  // namespace
+
+void** bin_real_base(const ThreadHeap* h, unsigned cls) {
+  return const_cast<void**>(&h->slots[kSlotOffset[cls]]);
+}
+
+void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n) {
+  Bin& b = h->cache.bins[cls];
+  void** real = bin_real_base(h, cls);
+  b.base = b.top - n < real ? real : b.top - n;
+}
+
+void bin_unhide_all(ThreadHeap* h) {
+  for (unsigned c = 0; c < kNumClasses; ++c) h->cache.bins[c].base = bin_real_base(h, c);
+}
+
+void set_object_return_hook(ObjectReturnHook hook) {
+  g_object_return_hook.store(hook, std::memory_order_release);
+}
+
+}  // namespace hakmem
