@@ -28,7 +28,7 @@ constexpr OptionDef kDefs[] = {
     {"PROFILE", 0, 0, 1, nullptr, "publish live counters in /dev/shm/hakmem-<pid>"},
     {"POPULATE", 0, 0, 2, kPopulateNames, "pre-fault memory the hot path will write"},
     {"HUGEPAGES", 0, 0, 3, kHugeNames, "huge pages for dense SuperSlabs"},
-    {"PURGE_DELAY_MS", 250, 0, 3600000, nullptr, "idle time before memory is returned"},
+    {"PURGE_DELAY_MS", 500, 0, 3600000, nullptr, "idle time before memory is returned"},
     {"RESERVE_MB", 64, 0, 1 << 20, nullptr, "empty SuperSlabs kept warm"},
     {"BACKGROUND", 2, 0, 2, kBackgroundNames,
      "purger thread: off, on (from the start), auto (started once the program has freed "

@@ -42,7 +42,7 @@ CacheEntry g_cache[kCacheSlots];
 unsigned g_cache_count = 0;
 std::size_t g_cache_bytes = 0;
 std::size_t g_cache_limit = std::size_t{256} << 20;
-std::uint64_t g_delay_ns = 250ull * 1000 * 1000;  // PURGE_DELAY_MS until configured
+std::uint64_t g_delay_ns = 500ull * 1000 * 1000;  // PURGE_DELAY_MS until configured
 // Oldest cached entry's expiry (0: cache empty), read without the lock by large_maybe_purge
 // so slow paths can age the cache out without a background thread.
 std::atomic<std::uint64_t> g_next_expiry{0};

@@ -17,7 +17,7 @@ namespace hakmem {
 
 struct PoolConfig {
   std::size_t reserve_bytes = std::size_t{64} << 20;  // warm reserve kept populated
-  std::uint64_t purge_delay_ns = 250ull * 1000 * 1000;  // reserve entries older get purged
+  std::uint64_t purge_delay_ns = 500ull * 1000 * 1000;  // reserve entries older get purged
   // SuperSlabs a heap must already own before a new one gets huge pages and a
   // whole-SuperSlab populate: they pay off only when they will be filled.
   std::uint32_t dense_threshold = 4;  // slabs per class before dense SuperSlabs

@@ -35,7 +35,9 @@ struct HeapCounters {
 struct ThreadHeap {
   ThreadCache cache;                     // first: the fast path's TLS pointer points here
   Lock lock{"heap"};
-  std::uint64_t last_purge_ns;           // decay clock of heap_purge
+  // Decay clock of heap_purge; atomic (relaxed) because the purger thread reads it without
+  // the lock to leave heaps alone whose owner still purges them itself.
+  std::atomic<std::uint64_t> last_purge_ns;
   std::uint32_t owned_count;             // SuperSlabs owned
   Slab* partial[kNumClasses];            // slabs with free objects; head is the current one
   // Slabs carved per class (saturating): a class that has filled pool_dense_threshold()

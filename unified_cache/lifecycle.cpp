@@ -68,7 +68,7 @@ void reset_heap(ThreadHeap* h) {
   h->owned = nullptr;
   h->owned_count = 0;
   h->freed_bytes = 0;
-  h->last_purge_ns = os::now_ns();
+  h->last_purge_ns.store(os::now_ns(), std::memory_order_relaxed);
   auto& c = h->counters;
   for (auto* a : {&c.refills, &c.flushes, &c.remote_frees, &c.remote_batches, &c.double_frees,
                   &c.invalid_frees, &c.slow_path_faults}) {

@@ -9,7 +9,7 @@
 namespace hakmem {
 namespace {
 
-std::atomic<std::uint64_t> g_purge_delay_ns{250ull * 1000 * 1000};  // PURGE_DELAY_MS until configured
+std::atomic<std::uint64_t> g_purge_delay_ns{500ull * 1000 * 1000};  // PURGE_DELAY_MS until configured
 constexpr std::size_t kPage = os::kPageSize;
 constexpr std::uint32_t kMaxSlabObjects = 4 * kUnitSize / 16;  // 16 B objects in 4 units
 
@@ -137,10 +137,11 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
   // Passes half a delay apart: a page is given back at the second pass that finds it
   // all-free, so memory unused for between half a delay and one delay goes back, within one
   // delay of being freed (steady churn still never frees and refaults the same pages).
-  if (!force && now - h->last_purge_ns < g_purge_delay_ns.load(std::memory_order_relaxed) / 2) {
+  if (!force && now - h->last_purge_ns.load(std::memory_order_relaxed) <
+                    g_purge_delay_ns.load(std::memory_order_relaxed) / 2) {
     return 0;
   }
-  h->last_purge_ns = now;
+  h->last_purge_ns.store(now, std::memory_order_relaxed);
   heap_process_notifications(h);
   std::size_t released = 0;
   for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
@@ -167,6 +168,13 @@ struct PurgeCtx {
 void purge_one(const ThreadHeap* ch, void* arg) {
   auto* h = const_cast<ThreadHeap*>(ch);
   auto* ctx = static_cast<PurgeCtx*>(arg);
+  // A heap whose owner passed a purge point within the last delay is active: its own slow
+  // paths purge it, and taking its lock here would only make the owner wait. The purger is
+  // for heaps whose owner went quiet (idle, exited into a long computation, blocked).
+  std::uint64_t delay = g_purge_delay_ns.load(std::memory_order_relaxed);
+  if (!ctx->force && os::now_ns() - h->last_purge_ns.load(std::memory_order_relaxed) < delay) {
+    return;
+  }
   if (!h->lock.try_lock()) return;  // busy: its owner is on a slow path and will purge itself
   ctx->released += heap_purge(h, ctx->force);
   h->lock.unlock();
