@@ -24,5 +24,6 @@ rc=$?
 [ "$rc" -eq 99 ] || { cat "$OUT/bugs.log" >&2; die "buggy program: exit $rc, expected memcheck's 99"; }
 grep -q "Invalid read of size 1" "$OUT/bugs.log" || { cat "$OUT/bugs.log" >&2; die "use after free not reported"; }
 grep -q "inside a block of size 64 free'd" "$OUT/bugs.log" || { cat "$OUT/bugs.log" >&2; die "use after free not tied to the freed block"; }
+grep -q "Invalid free() / delete / delete\[\] / realloc()" "$OUT/bugs.log" || { cat "$OUT/bugs.log" >&2; die "double free not reported"; }
 grep -q "100 bytes in 1 blocks are definitely lost" "$OUT/bugs.log" || { cat "$OUT/bugs.log" >&2; die "leak not reported"; }
-echo "PASS: buggy program: use after free and leak reported"
+echo "PASS: buggy program: use after free, double free and leak reported"

@@ -1,5 +1,5 @@
-// Two real bugs memcheck must report through hakmem's client requests: a read of a freed
-// block (use after free) and a block never freed whose pointer is lost (a leak).
+// Real bugs memcheck must report through hakmem's client requests: a read of a freed
+// block (use after free), a double free, and a block never freed whose pointer is lost.
 #include <stdlib.h>
 
 #include <cstdio>
@@ -32,6 +32,9 @@ int main() {
   std::memset(p, 7, 64);
   free(p);
   sink = p[10];  // use after free
+  char* twice = static_cast<char*>(malloc(200));
+  free(twice);
+  free(twice);  // double free (hakmem reports and ignores it too)
   leak_one();  // 100 bytes lost
   scrub_stack();
   std::printf("bugs: done\n");
