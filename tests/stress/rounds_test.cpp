@@ -177,10 +177,12 @@ TEST(Stress, RoundsEverySizeThreadChurnAndFork) {
   EXPECT_EQ(s.errors_.load(), 0) << "allocations failed";
   EXPECT_EQ(children_ok, forks);
   // SuperSlab address space is kept once mapped (superslab/pool.hpp), so the count follows
-  // the peak; what must not happen is steady growth round after round (purging splitting
-  // mappings, huge blocks or spans leaking address space): over the second half of the
-  // rounds, at most 8 new mappings a round on average. (Release builds level off at about
-  // 1-3 a round over 16-64 rounds.) Not under sanitizers: their own allocator maps too.
+  // the peak of the live set, which still rises now and then after 16 rounds; what must not
+  // happen is growth proportional to the work (purging splitting mappings, spans or huge
+  // blocks leaking address space: hundreds a round). Measured: 1-3 new mappings a round
+  // over rounds 32-64 (release), up to 9 a round over rounds 8-16 (override build, loaded
+  // machine); the bound is 16 a round on average over the second half. Not under
+  // sanitizers: their own allocator maps too.
   std::string trace;
   for (long m : maps_per_round) trace.append(" ").append(std::to_string(m));
   std::printf("rounds: mappings after each round:%s\n", trace.c_str());
@@ -188,7 +190,7 @@ TEST(Stress, RoundsEverySizeThreadChurnAndFork) {
   if (!hakt::kSanitized && half > 0) {
     long growth = maps_per_round.back() - maps_per_round[half - 1];
     long rounds_after = static_cast<long>(maps_per_round.size() - half);
-    EXPECT_LE(growth, 8 * rounds_after) << "mappings grow with the rounds:" << trace;
+    EXPECT_LE(growth, 16 * rounds_after) << "mappings grow with the rounds:" << trace;
   }
   if (!hakt::kSanitized) {
     EXPECT_LT(max_maps, maps0 + 1000) << "far more mappings than live blocks need";
