@@ -61,15 +61,25 @@ bool free_beyond(void* p) {
     case kChunkSmall:
       report_bad_pointer("invalid free (not the start of a block)", p);
       return false;
-    case kChunkSpan:
-      if (span_free(p) == 0) return true;
+    case kChunkSpan: {
+      std::size_t bytes = span_size(p);
+      if (span_free(p) == 0) {
+        note_freed_beyond_slabs(bytes);
+        return true;
+      }
       report_bad_pointer("invalid or double free (medium block)", p);
       return false;
+    }
     case kChunkHuge:
-    case kChunkHugeAligned:
-      if (large_free(p) == 0) return true;
+    case kChunkHugeAligned: {
+      std::size_t bytes = large_usable_size(p);
+      if (large_free(p) == 0) {
+        note_freed_beyond_slabs(bytes);
+        return true;
+      }
       report_bad_pointer("invalid or double free (huge block)", p);
       return false;
+    }
     case kChunkHugeBody:
       report_bad_pointer("invalid free (inside a huge block)", p);
       return false;

@@ -19,6 +19,7 @@ namespace {
 const char* const kPopulateNames[] = {"auto", "always", "never", nullptr};
 const char* const kHugeNames[] = {"auto", "thp", "hugetlb", "off", nullptr};
 const char* const kOnErrorNames[] = {"report", "abort", nullptr};
+const char* const kBackgroundNames[] = {"off", "on", "auto", nullptr};  // = BackgroundMode
 const char* const kNumaNames[] = {"local", "interleave", "off", nullptr};  // = NumaMode
 
 constexpr OptionDef kDefs[] = {
@@ -27,9 +28,11 @@ constexpr OptionDef kDefs[] = {
     {"PROFILE", 0, 0, 1, nullptr, "publish live counters in /dev/shm/hakmem-<pid>"},
     {"POPULATE", 0, 0, 2, kPopulateNames, "pre-fault memory the hot path will write"},
     {"HUGEPAGES", 0, 0, 3, kHugeNames, "huge pages for dense SuperSlabs"},
-    {"PURGE_DELAY_MS", 1000, 0, 3600000, nullptr, "idle time before memory is returned"},
+    {"PURGE_DELAY_MS", 250, 0, 3600000, nullptr, "idle time before memory is returned"},
     {"RESERVE_MB", 64, 0, 1 << 20, nullptr, "empty SuperSlabs kept warm"},
-    {"BACKGROUND", 0, 0, 1, nullptr, "purge from a background thread, also while idle"},
+    {"BACKGROUND", 2, 0, 2, kBackgroundNames,
+     "purger thread: off, on (from the start), auto (started once the program has freed "
+     "8 MiB)"},
     {"NUMA", 0, 0, 2, kNumaNames, "SuperSlab placement on multi-node machines"},
     {"LARGE_CACHE_MB", 256, 0, 1 << 20, nullptr, "freed huge blocks kept mapped for reuse"},
     {"ON_ERROR", 0, 0, 1, kOnErrorNames, "invalid/double free: report and continue, or abort"},

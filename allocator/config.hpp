@@ -47,6 +47,9 @@ void config_print();
 // Applies the options to the layers below (OS policy, pool budget, ...).
 void config_apply();
 
+inline constexpr long kBackgroundOff = 0;
+inline constexpr long kBackgroundOn = 1;
+inline constexpr long kBackgroundAuto = 2;
 inline constexpr long kOnErrorReport = 0;
 inline constexpr long kOnErrorAbort = 1;
 

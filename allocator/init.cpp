@@ -39,7 +39,11 @@ void fork_parent() {
   span_fork_parent();
   large_fork_parent();
 }
+std::atomic<bool> g_purger_started{false};
+
 void fork_child() {
+  // The purger thread does not exist in the child: BACKGROUND=auto may start its own.
+  g_purger_started.store(false, std::memory_order_relaxed);
   heap_fork_child();
   pool_fork_child();
   span_fork_child();
@@ -62,7 +66,10 @@ void cache_error_hook(const char* what, const void* p) {
   report_message(what, p);
 }
 
-// HAKMEM_BACKGROUND=1: returns idle memory even when the program makes no allocator calls.
+// The purger thread returns idle memory even when the program makes no allocator calls
+// (freed memory is otherwise given back only from slow paths, which a program that stops
+// allocating never takes). BACKGROUND=on starts it at start-up, auto (the default) once
+// the program has freed enough to be worth it (set_purge_wanted_hook, free_beyond).
 void* background_purger(void*) {
   for (;;) {
     long delay_ms = option(Opt::kPurgeDelayMs);
@@ -77,6 +84,7 @@ void* background_purger(void*) {
 }
 
 void start_background_purger() {
+  if (g_purger_started.exchange(true, std::memory_order_acq_rel)) return;
   pthread_t tid;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -100,6 +108,13 @@ std::uintptr_t random_key() {
   return key | 1;  // never zero: a zeroed object must not look freed
 }
 
+void purge_wanted() {
+  if (option(Opt::kBackground) == kBackgroundAuto &&
+      !g_purger_started.load(std::memory_order_relaxed)) {
+    start_background_purger();
+  }
+}
+
 void do_init() {
   g_free_tag_key = random_key();
   config_load_env();
@@ -107,6 +122,7 @@ void do_init() {
   large_set_cache_limit(static_cast<std::size_t>(option(Opt::kLargeCacheMb)) << 20,
                         static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull);
   set_error_reporter(cache_error_hook);
+  set_purge_wanted_hook(purge_wanted);
   unified_cache_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
@@ -122,13 +138,23 @@ void init_slow() {
     g_init_state.store(2, std::memory_order_release);
     if (option(Opt::kVerbose)) config_print();
     if (option(Opt::kProfile)) profile_start();
-    if (option(Opt::kBackground)) start_background_purger();
-    // Topology is read after bootstrap (it may load hwloc, which allocates).
-    if (option(Opt::kNuma) != 2) topology_load();
+    if (option(Opt::kBackground) == kBackgroundOn) start_background_purger();
+    // Topology is read after bootstrap (it may load hwloc, which allocates). Only the node
+    // count is read here (one small file): every process pays this, and on one node
+    // nothing else is needed.
+    if (option(Opt::kNuma) != 2) topology_load_if_multinode();
     return;
   }
   if (t_initializing) return;  // re-entered from inside do_init: proceed as is
   while (g_init_state.load(std::memory_order_acquire) != 2) __builtin_ia32_pause();
+}
+
+void note_freed_beyond_slabs(std::size_t bytes) {
+  static std::atomic<std::uint64_t> freed{0};
+  if (freed.load(std::memory_order_relaxed) >= kPurgerAfterFreedBytes) return;
+  if (freed.fetch_add(bytes, std::memory_order_relaxed) + bytes >= kPurgerAfterFreedBytes) {
+    purge_wanted();
+  }
 }
 
 void report_bad_pointer(const char* what, const void* p) {

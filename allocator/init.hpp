@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace hakmem {
@@ -17,6 +18,9 @@ inline void ensure_init() {
 // An invalid or double free, or a size mismatch: message on stderr (or abort, per
 // HAKMEM_ON_ERROR); counted in hakmem_stats.
 void report_bad_pointer(const char* what, const void* p);
+// A span or huge block of `bytes` was freed: counts towards starting the purger
+// (BACKGROUND=auto).
+void note_freed_beyond_slabs(std::size_t bytes);
 std::uint64_t invalid_free_count();
 
 }  // namespace hakmem

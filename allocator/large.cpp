@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "superslab/os_stats.hpp"
+#include "superslab/page_cost.hpp"
 #include "superslab/lock.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
@@ -40,7 +42,7 @@ CacheEntry g_cache[kCacheSlots];
 unsigned g_cache_count = 0;
 std::size_t g_cache_bytes = 0;
 std::size_t g_cache_limit = std::size_t{256} << 20;
-std::uint64_t g_delay_ns = 1000ull * 1000 * 1000;
+std::uint64_t g_delay_ns = 250ull * 1000 * 1000;  // PURGE_DELAY_MS until configured
 // Oldest cached entry's expiry (0: cache empty), read without the lock by large_maybe_purge
 // so slow paths can age the cache out without a background thread.
 std::atomic<std::uint64_t> g_next_expiry{0};
@@ -178,10 +180,27 @@ void* large_alloc(std::size_t size, std::size_t align, bool* fresh) {
   h->user = user;
   h->populated = populated;
   h->aligned_layout = aligned_layout;
-  if (os::policy().huge != os::HugePolicy::kOff && is_fresh && map_size >= kChunkSize) {
-    os::advise_hugepage(base, map_size);
+  // Fresh mappings of 2 MiB or more: huge pages when forced, or under auto when the measured
+  // cost model says they pay on this machine (superslab/page_cost.hpp); this populate is
+  // then a sample for it, as the SuperSlabs' are.
+  bool huge = false;
+  if (is_fresh && map_size >= kChunkSize) {
+    os::HugePolicy hp = os::policy().huge;
+    huge = hp == os::HugePolicy::kThp || hp == os::HugePolicy::kHugetlb ||
+           (hp == os::HugePolicy::kAuto && os::thp_mode() != os::kThpNever &&
+            page_cost_want_huge(os::g_os_stats.bytes_mapped.load(std::memory_order_relaxed) /
+                                kChunkSize));
+    if (huge) huge = os::advise_hugepage(base, map_size);
   }
+  std::size_t before = h->populated;
+  std::uint64_t t0 = os::now_ns();
   ensure_populated(h, static_cast<std::size_t>(user - base) + size);
+  std::size_t faulted = h->populated - before;
+  if (is_fresh && faulted >= kChunkSize) {
+    std::uint64_t ns = os::now_ns() - t0;
+    if (huge) page_cost_note_huge(ns / (faulted / kChunkSize));
+    else page_cost_note_small(faulted, ns);
+  }
   if (aligned_layout) {
     registry_set(base, map_size, kChunkHugeBody, kChunkHugeBody);
     registry_set(user, kChunkSize, kChunkHugeAligned, kChunkHugeAligned);
@@ -263,7 +282,10 @@ void* large_realloc(void* p, std::size_t new_size) {
   nh->map_base = static_cast<char*>(moved);
   nh->map_size = need;
   nh->user = nh->map_base + lead;
-  if (os::policy().huge != os::HugePolicy::kOff) os::advise_hugepage(moved, need);
+  if (os::policy().huge != os::HugePolicy::kOff && (os::policy().huge != os::HugePolicy::kAuto ||
+                                                    page_cost_stats().huge_on)) {
+    os::advise_hugepage(moved, need);
+  }
   ensure_populated(nh, lead + new_size);
   registry_set(moved, need, kChunkHuge, kChunkHugeBody);
   LockGuard g(g_large_lock);

@@ -182,7 +182,7 @@ extern "C" int hakmem_stats_get(hakmem_stats* out) {
   out->remote_frees = c.remote_frees;
   out->remote_batches = c.remote_batches;
   out->superslabs_mapped = c.superslabs_mapped;
-  out->superslabs_unmapped = 0;  // SuperSlab address space is reused, never unmapped
+  out->superslabs_unmapped = pool_stats().unmapped.load(std::memory_order_relaxed);
   out->superslabs_in_use = c.superslabs_in_use;
   out->superslabs_reserved = c.superslabs_reserved;
   out->bytes_mapped = c.bytes_mapped;

@@ -1,6 +1,7 @@
 #include "superslab/os.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -165,6 +166,8 @@ std::uint64_t minor_faults() {
   ::getrusage(RUSAGE_SELF, &ru);
   return static_cast<std::uint64_t>(ru.ru_minflt);
 }
+
+void yield_cpu() { ::sched_yield(); }
 
 std::uint64_t now_ns() {
   struct timespec ts;

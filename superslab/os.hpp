@@ -43,10 +43,13 @@ bool advise_hugepage(void* p, std::size_t len);
 bool purge_lazy(void* p, std::size_t len);
 bool purge_now(void* p, std::size_t len);
 
-// Transparent huge page mode from /sys: "always", "madvise" or "never" (0, 1, 2); -1 unknown.
+// Transparent huge page mode from /sys: "always", "madvise" or "never"; kThpUnknown if unread.
+inline constexpr int kThpAlways = 0, kThpMadvise = 1, kThpNever = 2, kThpUnknown = -1;
 int thp_mode();
 // Minor page faults of the whole process so far (getrusage), for slow-path accounting.
 std::uint64_t minor_faults();
+// Gives the CPU to another thread (sched_yield): slow-path waits only.
+void yield_cpu();
 // Monotonic nanoseconds (vDSO clock_gettime, no syscall).
 std::uint64_t now_ns();
 

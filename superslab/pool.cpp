@@ -6,6 +6,7 @@
 #include "superslab/numa.hpp"
 #include "superslab/os.hpp"
 #include "superslab/os_stats.hpp"
+#include "superslab/page_cost.hpp"
 
 namespace hakmem {
 extern std::atomic<std::uint32_t> g_dense_threshold;
@@ -54,38 +55,62 @@ List g_lazy;      // empty, MADV_FREE'd: cheap to reuse, RSS may still count the
 List g_purged;    // empty, MADV_DONTNEED'd: address space only
 List g_orphans;
 std::atomic<std::uint64_t> g_next_purge_ns{0};
+std::atomic<std::uint64_t> g_remote_in_flight{0};
+
+// Waits (briefly) for a moment with no remote push in flight; false if none came, and the
+// caller then keeps its SuperSlab mapped rather than risk a late write into freed memory.
+bool remote_quiescent() {
+  for (int i = 0; i < 4096; ++i) {
+    if (g_remote_in_flight.load(std::memory_order_seq_cst) == 0) return true;
+    if (i >= 64) os::yield_cpu(); else __builtin_ia32_pause();
+  }
+  return false;
+}
+
+// Unmaps a SuperSlab that has left every list and the registry, once no remote push can be
+// inside it. Returns false (nothing done) if pushes never paused.
+bool unmap_when_quiescent(SuperSlab* ss) {
+  if (!remote_quiescent()) return false;
+  os::unmap(ss, kSuperSlabSize);
+  g_stats.unmapped.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
 
 std::size_t payload_size() { return kSuperSlabSize - kSuperSlabHeaderSize; }
 char* payload(SuperSlab* ss) { return reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize; }
 
-// Whether a SuperSlab handed out for `dense` use should be advised huge pages.
-// HUGEPAGES=hugetlb falls back to THP (as thp does) when no hugetlb page is free.
+// Whether a fresh SuperSlab handed out for `dense` use should be advised huge pages.
+// HUGEPAGES=hugetlb falls back to THP (as thp does) when no hugetlb page is free; auto asks
+// the measured cost model (page_cost.hpp), dense SuperSlabs only.
 bool thp_wanted(bool dense) {
   os::Policy pol = os::policy();
-  return pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb ||
-         (pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != 2);
+  if (pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb) return true;
+  return pol.huge == os::HugePolicy::kAuto && dense && os::thp_mode() != os::kThpNever &&
+         page_cost_want_huge(g_stats.mapped.load(std::memory_order_relaxed));
 }
 
-void advise_thp(SuperSlab* ss) {
-  if (os::advise_hugepage(ss, kSuperSlabSize)) {
+bool populate_enabled() { return os::policy().populate != os::PopulatePolicy::kNever; }
+
+// Applies the populate policy to a recycled SuperSlab about to be handed out. Only huge-page
+// SuperSlabs (and POPULATE=always) are populated whole here: a huge page must be faulted as
+// one. Everything else is populated where it is used: slab by slab for classes that
+// allocate in bulk, page by page for the others (superslab_carve_slab), so a heap's RSS
+// follows what it hands out, not the 2 MiB it reserved.
+void prepare_memory(SuperSlab* ss) {
+  os::Policy pol = os::policy();
+  bool forced_thp = pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb;
+  if (forced_thp && !ss->hugetlb && !ss->huge_page && os::advise_hugepage(ss, kSuperSlabSize)) {
     ss->huge_page = true;
     os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
   }
-}
-
-// Applies the huge-page and populate policy to a SuperSlab about to be handed out.
-void prepare_memory(SuperSlab* ss, bool dense) {
-  os::Policy pol = os::policy();
-  if (!ss->hugetlb && !ss->huge_page && thp_wanted(dense)) advise_thp(ss);
-  bool populate_all = pol.populate == os::PopulatePolicy::kAlways ||
-                      (pol.populate == os::PopulatePolicy::kAuto && (dense || ss->huge_page));
-  if (pol.populate == os::PopulatePolicy::kNever) populate_all = false;
-  if (populate_all && (ss->purged || ss->populated_units != 0xffffffffu)) {
+  bool whole = pol.populate == os::PopulatePolicy::kAlways ||
+               (pol.populate == os::PopulatePolicy::kAuto && (ss->huge_page || ss->hugetlb));
+  if (whole && (ss->purged || ss->populated_units != kAllUnits)) {
     os::populate(ss, kSuperSlabSize);
-    ss->populated_units = 0xffffffffu;
+    ss->populated_units = kAllUnits;
     ss->purged = false;
   }
-  ss->dense = ss->populated_units == 0xffffffffu;
+  ss->dense = ss->huge_page || ss->hugetlb;
 }
 
 SuperSlab* map_new(bool dense) {
@@ -109,16 +134,17 @@ SuperSlab* map_new(bool dense) {
   auto* ss = static_cast<SuperSlab*>(mem);
   // Huge pages must be advised before the first write: writing the header first would
   // fault in a 4 KiB page and a page table, and the range could then never get a huge page
-  // at fault time.
-  // And populated before it too: on this kind of machine (a guest giving freed memory back
-  // to the host) a huge page's first-touch fault costs 4.5-6 ms, MADV_POPULATE_WRITE of the
-  // same 2 MiB 0.25 ms (../shared/BENCHMARKING.md).
+  // at fault time. And populated before it too: MADV_POPULATE_WRITE of the 2 MiB is cheaper
+  // than the first-touch fault of the same huge page (../shared/BENCHMARKING.md); the time
+  // it took feeds the cost model, which decides whether the next one gets huge pages.
   bool thp = !got_hugetlb && thp_wanted(dense) && os::advise_hugepage(ss, kSuperSlabSize);
   bool populated = got_hugetlb;
   if (thp) {
     os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
-    if (os::policy().populate != os::PopulatePolicy::kNever) {
+    if (populate_enabled()) {
+      std::uint64_t t0 = os::now_ns();
       os::populate(ss, kSuperSlabSize);
+      page_cost_note_huge(os::now_ns() - t0);
       populated = true;
     }
   }
@@ -128,7 +154,7 @@ SuperSlab* map_new(bool dense) {
   ss->huge_page = thp || got_hugetlb;
   ss->purged = false;
   ss->touched_units = 0;
-  ss->populated_units = populated ? 0xffffffffu : 0;  // hugetlb pages are faulted whole
+  ss->populated_units = populated ? kAllUnits : 0;  // hugetlb pages are faulted whole
   ss->numa_node = -1;
   if (got_hugetlb) os::g_os_stats.hugepages_hugetlb.fetch_add(1, std::memory_order_relaxed);
   g_stats.mapped.fetch_add(1, std::memory_order_relaxed);
@@ -178,7 +204,7 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
   ss->zeroed = zeroed;
   ss->kind = kind;
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
-  prepare_memory(ss, dense);
+  prepare_memory(ss);
   registry_set(ss, kSuperSlabSize, kind, kind);
   return ss;
 }
@@ -201,6 +227,9 @@ void pool_release(SuperSlab* ss) {
   }
   if (over_budget) pool_purge(false);
 }
+
+void pool_remote_enter() { g_remote_in_flight.fetch_add(1, std::memory_order_seq_cst); }
+void pool_remote_exit() { g_remote_in_flight.fetch_sub(1, std::memory_order_release); }
 
 void pool_orphan_push(SuperSlab* ss) {
   ss->owner.store(nullptr, std::memory_order_release);
@@ -242,9 +271,14 @@ std::size_t pool_purge(bool force) {
     if (ss->hugetlb) {
       // hugetlb pages go back only whole: MADV_DONTNEED of the payload (not 2 MiB-aligned)
       // fails with EINVAL, and a whole-page purge would take the header with it. Empty and
-      // out of the registry, the SuperSlab can be unmapped.
-      os::unmap(ss, kSuperSlabSize);
-      released += kSuperSlabSize;
+      // out of the registry, the SuperSlab can be unmapped once no remote push is inside.
+      if (unmap_when_quiescent(ss)) {
+        released += kSuperSlabSize;
+      } else {
+        g_reserve.push_back(ss);  // busy pushers: try again at the next purge
+        g_stats.reserved.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
       continue;
     }
     g_stats.purged_idle.fetch_add(1, std::memory_order_relaxed);
@@ -269,8 +303,11 @@ std::size_t pool_unmap_idle() {
   LockGuard g(g_pool_lock);
   for (List* list : {&g_purged, &g_lazy}) {
     while (SuperSlab* ss = list->pop_front()) {
+      if (!unmap_when_quiescent(ss)) {
+        list->push_back(ss);
+        return n;
+      }
       g_stats.purged_idle.fetch_sub(1, std::memory_order_relaxed);
-      os::unmap(ss, kSuperSlabSize);
       ++n;
     }
   }

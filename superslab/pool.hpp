@@ -1,7 +1,9 @@
 // The process-wide source of SuperSlabs: a warm reserve of empty ones (still populated), a
 // purged list (address space kept, memory returned), orphans left by exited threads, and
-// the OS behind them. SuperSlab address space is never unmapped: a late remote free or
-// notification may still touch a header, and reusing address space keeps VMAs few.
+// the OS behind them. SuperSlab address space is kept (purged, not unmapped) — reusing it
+// keeps VMAs few — except empty hugetlb SuperSlabs (their pages go back only whole) and
+// idle ones under OOM; those are unmapped only when no remote push can still write into
+// them (pool_remote_enter).
 #pragma once
 
 #include <atomic>
@@ -15,7 +17,7 @@ namespace hakmem {
 
 struct PoolConfig {
   std::size_t reserve_bytes = std::size_t{64} << 20;  // warm reserve kept populated
-  std::uint64_t purge_delay_ns = 1000ull * 1000 * 1000;  // reserve entries older get purged
+  std::uint64_t purge_delay_ns = 250ull * 1000 * 1000;  // reserve entries older get purged
   // SuperSlabs a heap must already own before a new one gets huge pages and a
   // whole-SuperSlab populate: they pay off only when they will be filled.
   std::uint32_t dense_threshold = 4;  // slabs per class before dense SuperSlabs
@@ -29,6 +31,7 @@ struct PoolStats {
   std::atomic<std::uint64_t> purged_idle{0}; // empty, memory returned
   std::atomic<std::uint64_t> orphaned{0};
   std::atomic<std::uint64_t> purge_rounds{0};
+  std::atomic<std::uint64_t> unmapped{0};    // returned to the OS (hugetlb purge, OOM)
 };
 
 void pool_configure(const PoolConfig& cfg);
@@ -42,6 +45,16 @@ Lock& pool_lock();
 SuperSlab* pool_acquire(ChunkKind kind, bool dense);
 // An empty SuperSlab goes back to the warm reserve (purged later if unused).
 void pool_release(SuperSlab* ss);
+
+// Remote frees in flight. A thread pushing objects onto another heap's slab (flush.cpp)
+// CASes them onto the slab's list and then writes the SuperSlab header to notify the
+// owner; between the two the owner may collect them, empty the slab and release the
+// SuperSlab. Pushers hold this count from before their first CAS to after their last
+// notify, and the pool unmaps a SuperSlab (hugetlb purge, pool_unmap_idle) only after
+// seeing it at zero once the SuperSlab has left every list: no push can then still be
+// touching it. Slow paths only (one pair per flush that frees remotely).
+void pool_remote_enter();
+void pool_remote_exit();
 
 // Orphans: SuperSlabs of exited threads that still hold live objects.
 void pool_orphan_push(SuperSlab* ss);

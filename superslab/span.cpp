@@ -106,7 +106,7 @@ SuperSlab* acquire_span_superslab(bool dense) {
     m->populated[w] = 0;
   }
   // Pool populated the whole SuperSlab (dense heap or huge page): remember it.
-  if (ss->populated_units == 0xffffffffu) set_range(m->populated, 0, kPages, true);
+  if (ss->populated_units == kAllUnits) set_range(m->populated, 0, kPages, true);
   for (auto& s : m->span_pages) s = 0;
   set_range(m->used, 0, kFirstPage, true);
   m->free_pages = kPages - kFirstPage;

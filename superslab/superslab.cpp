@@ -3,6 +3,7 @@
 #include <new>
 
 #include "superslab/os.hpp"
+#include "superslab/page_cost.hpp"
 
 namespace hakmem {
 
@@ -11,7 +12,7 @@ void superslab_init_small(SuperSlab* ss, void* owner) {
   ss->magic = kSuperSlabMagic;
   ss->owner.store(owner, std::memory_order_relaxed);
   ss->kind = kChunkSmall;
-  ss->free_units = 0xffffffffu;
+  ss->free_units = kAllUnits;
   ss->free_seen_units = 0;
   for (auto& info : ss->unit_info) info = kUnitFree;
   for (auto& g : ss->geometry) g = UnitGeometry{0, 0, 1, 0};
@@ -29,7 +30,7 @@ void superslab_init_small(SuperSlab* ss, void* owner) {
 }
 
 static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_unit0) {
-  std::uint32_t run_mask = (units >= 32) ? 0xffffffffu : ((1u << units) - 1);
+  std::uint32_t run_mask = (units >= 32) ? kAllUnits : ((1u << units) - 1);
   // Multi-unit slabs start at a multiple of their size so large objects stay aligned.
   for (unsigned u = allow_unit0 ? 0 : units; u + units <= kUnitsPerSuperSlab; u += units) {
     if (((free_units >> u) & run_mask) == run_mask) return static_cast<int>(u);
@@ -38,13 +39,14 @@ static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_un
 }
 
 Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate,
-                           std::uint32_t owner_tag) {
+                           std::uint32_t owner_tag, std::uint32_t allowed_units) {
   unsigned units = slab_units_for(obj_size);
   // Unit 0 is shorter (the header); prefer it for small classes only.
-  int u = find_free_run(ss->free_units, units, units == 1 && obj_size <= kUnitZeroMaxObject);
+  int u = find_free_run(ss->free_units & allowed_units, units,
+                        units == 1 && obj_size <= kUnitZeroMaxObject);
   if (u < 0) return nullptr;
   unsigned first = static_cast<unsigned>(u);
-  std::uint32_t run_mask = ((units >= 32) ? 0xffffffffu : ((1u << units) - 1)) << first;
+  std::uint32_t run_mask = ((units >= 32) ? kAllUnits : ((1u << units) - 1)) << first;
   ss->free_units &= ~run_mask;
   ss->free_seen_units &= ~run_mask;
 
@@ -74,10 +76,14 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
     ss->geometry[i] = geo;
     ss->unit_info[i] = static_cast<std::uint16_t>((first << 8) | (cls & 0xff));
   }
-  if (!ss->dense) {
-    ss->touched_units |= run_mask;
-  } else if (populate && (ss->populated_units & run_mask) != run_mask) {
-    os::populate(begin, static_cast<std::size_t>(end - begin));
+  // A bulk class's slab is populated whole now (one madvise, and a sample for the cost
+  // model); any other slab page by page as refill reaches its pages.
+  ss->touched_units |= run_mask;
+  if (populate && (ss->populated_units & run_mask) != run_mask) {
+    std::uint64_t t0 = os::now_ns();
+    std::size_t len = static_cast<std::size_t>(end - begin);
+    os::populate(begin, len);
+    if (!ss->huge_page) page_cost_note_small(len, os::now_ns() - t0);
     ss->populated_units |= run_mask;
   }
   return slab;
@@ -113,7 +119,7 @@ std::size_t superslab_purge_free_units(SuperSlab* ss, bool force) {
     std::size_t len = static_cast<std::size_t>(unit_address(ss, 0) + end * kUnitSize - begin);
     os::purge_now(begin, len);
     released += len;
-    std::uint32_t mask = (end >= 32 ? 0xffffffffu : ((1u << end) - 1)) & ~((1u << u) - 1);
+    std::uint32_t mask = (end >= 32 ? kAllUnits : ((1u << end) - 1)) & ~((1u << u) - 1);
     ss->populated_units &= ~mask;
     ss->touched_units &= ~mask;
     candidates &= ~mask;
@@ -128,7 +134,7 @@ void superslab_release_slab(SuperSlab* ss, Slab* slab) {
     ss->unit_info[i] = kUnitFree;
     ss->geometry[i] = UnitGeometry{0, 0, 1, 0};
   }
-  std::uint32_t run_mask = ((units >= 32) ? 0xffffffffu : ((1u << units) - 1)) << first;
+  std::uint32_t run_mask = ((units >= 32) ? kAllUnits : ((1u << units) - 1)) << first;
   ss->free_units |= run_mask;
   slab->state = SlabState::kUnused;
   slab->local_free = nullptr;

@@ -22,6 +22,7 @@ inline constexpr unsigned kUnitsPerSuperSlab = kSuperSlabSize / kUnitSize;  // 3
 inline constexpr std::size_t kSuperSlabHeaderSize = 8192;
 inline constexpr std::uint64_t kSuperSlabMagic = 0x48414b4d454d5353ull;  // "HAKMEMSS"
 inline constexpr std::uint8_t kUnitFree = 0xff;
+inline constexpr std::uint32_t kAllUnits = 0xffffffffu;  // a unit bitmap with every unit set
 inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
 struct FreeObject {
@@ -83,9 +84,9 @@ struct SuperSlab {
   bool hugetlb;
   bool purged;                         // units were given back (need re-populate)
   bool zeroed;                         // payload known to be zero (fresh or MADV_DONTNEED)
-  // Dense: the whole SuperSlab was pre-faulted (and advised huge pages) when acquired, for
-  // size classes that allocate in bulk. Sparse: slabs are populated page by page as they
-  // are used, for the first slabs of each class (small programs stay small).
+  // Dense: backed by huge pages and pre-faulted whole when acquired, for size classes that
+  // allocate in bulk. Otherwise each slab is populated when carved (bulk classes) or page
+  // by page as refills hand its objects out (the first slabs of every class).
   bool dense;
   std::uint32_t free_units;            // bitmap: unit i is free (owner only)
   std::uint32_t populated_units;       // bitmap: unit i is pre-faulted whole (owner only)
@@ -128,18 +129,18 @@ inline unsigned slab_units_for(std::size_t obj_size) {
 
 // Initialises a fresh (or recycled) small-object SuperSlab header for `owner`.
 void superslab_init_small(SuperSlab* ss, void* owner);
-// Carves a slab of `units` units for class `cls`/`obj_size`; nullptr if no room. In a dense
-// SuperSlab, pre-faults the units if a purge took them back and `populate` is set; in a
-// sparse one, refill populates the slab as it goes (superslab_populate_slab). Owner only.
+// Carves a slab for class `cls`/`obj_size` from the free units in `allowed_units`; nullptr
+// if no run fits. `populate`: pre-fault the slab's units now (a class allocating in bulk);
+// otherwise refill populates it page by page (superslab_populate_slab). Owner only.
 // `owner_tag` goes into every unit's geometry (UnitGeometry::owner_tag).
 Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate,
-                           std::uint32_t owner_tag);
-// Sparse SuperSlabs: pre-faults the slab's pages up to `end` (exclusive) that are not yet.
+                           std::uint32_t owner_tag, std::uint32_t allowed_units = kAllUnits);
+// Slabs not populated whole: pre-faults the slab's pages up to `end` (exclusive) that are not yet.
 // Returns the bytes populated (0 when nothing was needed). Owner only.
 std::size_t superslab_populate_slab(SuperSlab* ss, Slab* slab, const char* end);
 // Returns an empty slab's units to the SuperSlab. Owner only.
 void superslab_release_slab(SuperSlab* ss, Slab* slab);
-inline bool superslab_is_empty(const SuperSlab* ss) { return ss->free_units == 0xffffffffu; }
+inline bool superslab_is_empty(const SuperSlab* ss) { return ss->free_units == kAllUnits; }
 // Gives back the memory of free, populated units (MADV_DONTNEED): those already free at the
 // previous call (unused for a whole decay period), or all of them when `force`. Owner only.
 // Returns bytes.

@@ -354,6 +354,12 @@ void topology_load(TopologySource prefer) {
   unlock_writers();
 }
 
+void topology_load_if_multinode() {
+  std::uint64_t nodes[kMaxNumaNodes / 64] = {};
+  int n = read_list("/sys/devices/system/node/online", nodes, kMaxNumaNodes);
+  if (n > 1) topology_load();
+}
+
 const Topology* topology_loaded() {
   return g_load_state.load(std::memory_order_acquire) == kLoaded ? &g_loaded : nullptr;
 }

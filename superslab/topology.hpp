@@ -54,6 +54,11 @@ const Topology& topology();
 //   kSysfs:   /sys only (forces the fallback).
 void topology_load(TopologySource prefer = TopologySource::kDefault);
 
+// Start-up's cheap form: reads only the online node list and calls topology_load() when
+// there is more than one node. On one node the default topology is already right, and the
+// ~15 sysfs reads of a full load would be paid by every short process for nothing.
+void topology_load_if_multinode();
+
 // The topology topology_load() found, whether or not it is current; nullptr before.
 const Topology* topology_loaded();
 

@@ -18,8 +18,9 @@ struct RemoteGroup {
 constexpr unsigned kMaxGroups = 16;
 
 // Marks the slab's bit in its SuperSlab and raises the owner's flag. Both are idempotent
-// stores into memory that is never unmapped (SuperSlab headers, pooled heaps), so a stale
-// owner or a SuperSlab that changed hands meanwhile only causes a harmless extra scan.
+// stores into memory that stays mapped while the caller holds pool_remote_enter() (a
+// SuperSlab header) or for good (pooled heaps), so a stale owner or a SuperSlab that
+// changed hands meanwhile only causes a harmless extra scan.
 void notify_owner(SuperSlab* ss, unsigned unit) {
   std::uint32_t bit = 1u << unit;
   if (!(ss->remote_pending.load(std::memory_order_relaxed) & bit)) {
@@ -67,6 +68,7 @@ void count_double_free(ThreadHeap* h, const void* p) {
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
   RemoteGroup groups[kMaxGroups];
   unsigned ngroups = 0;
+  bool remote = false;  // pool_remote_enter() taken: held until the last push's notify
   for (std::uint32_t i = 0; i < n; ++i) {
     auto* o = static_cast<FreeObject*>(objs[i]);
     SuperSlab* ss = superslab_of(o);
@@ -93,6 +95,10 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
       }
       continue;
     }
+    if (!remote) {
+      pool_remote_enter();
+      remote = true;
+    }
     reinterpret_cast<std::uintptr_t*>(o)[1] = free_tag(o);
     unsigned g = 0;
     while (g < ngroups && groups[g].slab != s) ++g;
@@ -112,7 +118,12 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
     ++groups[g].count;
   }
   for (unsigned g = 0; g < ngroups; ++g) push_group(h, groups[g]);
+  if (remote) pool_remote_exit();
 }
+
+PurgeWantedHook g_purge_wanted_hook = nullptr;
+
+void set_purge_wanted_hook(PurgeWantedHook hook) { g_purge_wanted_hook = hook; }
 
 void cache_flush_push(unsigned cls, void* p) {
   ThreadHeap* h = heap_current();
@@ -123,6 +134,7 @@ void cache_flush_push(unsigned cls, void* p) {
     return;
   }
   Bin& b = h->cache.bins[cls];
+  bool want_purger = false;
   if (b.top == b.limit) {
     LockGuard guard(h->lock);
     // Flush the older half (the bottom of the stack); keep the recently freed, warm half.
@@ -138,10 +150,16 @@ void cache_flush_push(unsigned cls, void* p) {
     heap_publish(h);
     heap_process_notifications(h);
     heap_maybe_purge(h);
+    if (h->freed_bytes < kPurgerAfterFreedBytes) {
+      h->freed_bytes += std::uint64_t{n} * kClassSize[cls];
+      want_purger = h->freed_bytes >= kPurgerAfterFreedBytes;
+    }
   }
   *static_cast<std::uintptr_t*>(p) = free_tag(p);
   *b.top++ = p;
   ++h->cache.counters.free_calls;
+  // After the push and outside the lock: the hook may allocate (and so re-enter this heap).
+  if (want_purger && g_purge_wanted_hook) g_purge_wanted_hook();
 }
 
 void cache_free_suspect(void* p) {

@@ -43,6 +43,7 @@ struct ThreadHeap {
   std::uint16_t class_slabs[kNumClasses];
   SuperSlab* owned;                      // owned SuperSlabs, ones with free units first
   std::atomic<bool> remote_pending;      // some owned SuperSlab has remote_pending bits
+  std::uint64_t freed_bytes;             // flushed back to slabs, up to kPurgerAfterFreedBytes
   ThreadHeap* next_live;                 // registry of live heaps (stats)
   ThreadHeap* prev_live;
   ThreadHeap* next_free;                 // heap pool
@@ -95,6 +96,14 @@ void heap_publish(ThreadHeap* h);
 void heap_fork_prepare();
 void heap_fork_parent();
 void heap_fork_child();
+
+// Memory freed back to slabs, per heap, before the allocator layer is asked to start its
+// purger thread (BACKGROUND=auto): a program that never frees much never gets one.
+inline constexpr std::uint64_t kPurgerAfterFreedBytes = std::uint64_t{8} << 20;
+// Called after a flush (no lock held) once a heap has freed kPurgerAfterFreedBytes; the
+// hook may allocate (pthread_create does).
+using PurgeWantedHook = void (*)();
+void set_purge_wanted_hook(PurgeWantedHook hook);
 
 // Reporting hook: set by the allocator layer; called with a message for invalid/double free.
 using ErrorReporter = void (*)(const char* what, const void* p);

@@ -34,13 +34,16 @@ inline void owned_remove(ThreadHeap* h, SuperSlab* ss) {
 
 // Moves the slab's remote frees onto its local list; returns how many came back.
 std::uint32_t slab_collect_remote(Slab* s);
-// A slab of h with no object out, not on a partial list: give its units back, and the SuperSlab to the pool if
-// that empties it (keeping at least one SuperSlab per heap).
-void heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s);
+// A slab of h with no object out, not on a partial list: give its units back, and the
+// SuperSlab to the pool if that empties it (keeping at least one SuperSlab per heap).
+// Returns true when the SuperSlab went to the pool: the caller must not touch it again (the
+// pool may have unmapped it already).
+bool heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s);
 // Drains h's notification stack: full slabs with remote frees become partial again.
 void heap_process_notifications(ThreadHeap* h);
-// Takes ownership of an orphaned SuperSlab and files its slabs into h's lists.
-void heap_adopt(ThreadHeap* h, SuperSlab* ss);
+// Takes ownership of an orphaned SuperSlab and files its slabs into h's lists. Returns
+// false when it turned out empty and went to the pool (then it is not to be touched).
+bool heap_adopt(ThreadHeap* h, SuperSlab* ss);
 // Returns n objects (from any heap's slabs) to their slabs. Caller holds h->lock.
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n);
 // Brings a slab's purged pages back (populate) and their parked objects onto its free list.

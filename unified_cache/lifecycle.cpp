@@ -67,6 +67,7 @@ void reset_heap(ThreadHeap* h) {
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   h->owned = nullptr;
   h->owned_count = 0;
+  h->freed_bytes = 0;
   h->last_purge_ns = os::now_ns();
   auto& c = h->counters;
   for (auto* a : {&c.refills, &c.flushes, &c.remote_frees, &c.remote_batches, &c.double_frees,
@@ -143,22 +144,23 @@ void heap_publish(ThreadHeap* h) {
   }
 }
 
-void heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
+bool heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
   superslab_release_slab(ss, s);
   if (superslab_is_empty(ss) && !(h->owned == ss && ss->next == nullptr)) {
     // Any notification still pending for it is stale once it leaves this heap.
     owned_remove(h, ss);
     pool_release(ss);
-    return;
+    return true;
   }
   // It has free units again: keep it in front so new slabs come from it.
   if (h->owned != ss) {
     owned_remove(h, ss);
     owned_push_front(h, ss);
   }
+  return false;
 }
 
-void heap_adopt(ThreadHeap* h, SuperSlab* ss) {
+bool heap_adopt(ThreadHeap* h, SuperSlab* ss) {
   ss->owner.store(h, std::memory_order_release);
   ss->remote_pending.store(0, std::memory_order_relaxed);
   owned_push_front(h, ss);
@@ -168,8 +170,7 @@ void heap_adopt(ThreadHeap* h, SuperSlab* ss) {
     slab_collect_remote(s);
     s->next = s->prev = nullptr;
     if (s->used == 0) {
-      heap_slab_empty(h, ss, s);
-      if (ss->owner.load(std::memory_order_relaxed) != h) return;  // went to the pool
+      if (heap_slab_empty(h, ss, s)) return false;  // went to the pool
     } else if (s->local_free || s->bump < s->limit || s->purged_pages) {
       s->state = SlabState::kActive;
       partial_push(h, s);
@@ -177,6 +178,7 @@ void heap_adopt(ThreadHeap* h, SuperSlab* ss) {
       s->state = SlabState::kFull;
     }
   }
+  return true;
 }
 
 void heap_flush_all(ThreadHeap* h) {

@@ -9,7 +9,7 @@
 namespace hakmem {
 namespace {
 
-std::atomic<std::uint64_t> g_purge_delay_ns{1000ull * 1000 * 1000};
+std::atomic<std::uint64_t> g_purge_delay_ns{250ull * 1000 * 1000};  // PURGE_DELAY_MS until configured
 constexpr std::size_t kPage = os::kPageSize;
 constexpr std::uint32_t kMaxSlabObjects = 4 * kUnitSize / 16;  // 16 B objects in 4 units
 
@@ -131,7 +131,12 @@ void slab_unpark(SuperSlab*, Slab* s) {
 
 std::size_t heap_purge(ThreadHeap* h, bool force) {
   std::uint64_t now = os::now_ns();
-  if (!force && now - h->last_purge_ns < g_purge_delay_ns.load(std::memory_order_relaxed)) return 0;
+  // Passes half a delay apart: a page is given back at the second pass that finds it
+  // all-free, so memory unused for between half a delay and one delay goes back, within one
+  // delay of being freed (steady churn still never frees and refaults the same pages).
+  if (!force && now - h->last_purge_ns < g_purge_delay_ns.load(std::memory_order_relaxed) / 2) {
+    return 0;
+  }
   h->last_purge_ns = now;
   heap_process_notifications(h);
   std::size_t released = 0;

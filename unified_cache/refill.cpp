@@ -30,12 +30,12 @@ static void add_slow_path_faults(ThreadHeap* h, std::uint64_t n) {
   f.store(f.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
-// Sparse SuperSlabs: pre-faults the pages the refill is about to hand out. Each page
-// populated here is one fault (the pages of a sparse slab are fresh or were purged); they
-// are counted without a getrusage call, which would cost more than the populate itself.
+// Slabs not populated whole: pre-faults the pages the refill is about to hand out. Each
+// page populated here is one fault (the pages are fresh or were purged); they are counted
+// without a getrusage call, which would cost more than the populate itself.
 static void slab_populate_for_bump(ThreadHeap* h, Slab* s) {
   SuperSlab* ss = superslab_of(s);
-  if (ss->dense || os::policy().populate == os::PopulatePolicy::kNever) return;
+  if (os::policy().populate == os::PopulatePolicy::kNever) return;
   add_slow_path_faults(h, superslab_populate_slab(ss, s, s->bump) / os::kPageSize);
 }
 
@@ -67,10 +67,11 @@ static bool slab_has_free(const Slab* s) {
          s->remote_free.load(std::memory_order_relaxed) != nullptr;
 }
 
-static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate) {
-  // A dense SuperSlab's units are re-populated here after a purge took them back.
+static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate,
+                       std::uint32_t allowed_units = kAllUnits) {
   std::uint32_t was_populated = ss->populated_units;
-  Slab* s = superslab_carve_slab(ss, cls, kClassSize[cls], populate, bin_offset(cls));
+  Slab* s = superslab_carve_slab(ss, cls, kClassSize[cls], populate, bin_offset(cls),
+                                 allowed_units);
   if (!s) return nullptr;
   if (ss->populated_units != was_populated) {
     add_slow_path_faults(h, std::uint64_t{s->units} * kUnitSize / os::kPageSize);
@@ -80,37 +81,41 @@ static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate
   return s;
 }
 
-// A new slab for cls: notifications, owned SuperSlabs, orphans, then the pool. A class
-// that has filled a few slabs (pool_dense_threshold) is a bulk class: it takes units of
-// dense SuperSlabs only, so its memory comes whole-populated (one huge-page fault per
-// 2 MiB); the first slabs of every class go to sparse SuperSlabs, populated page by page.
+// A new slab for cls: notifications, owned SuperSlabs, orphans, then the pool. A class that
+// has filled a few slabs (pool_dense_threshold) allocates in bulk: its slabs are populated
+// whole when carved, and a new SuperSlab taken for it may get huge pages (when the cost
+// model says they pay). The first slabs of every class are populated page by page, so a
+// small program or thread costs kilobytes.
 static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
   heap_process_notifications(h);
   if (h->partial[cls]) return h->partial[cls];
-  bool populate = os::policy().populate != os::PopulatePolicy::kNever;
-  bool want_dense = h->class_slabs[cls] >= pool_dense_threshold();
-  // Free units of a dense SuperSlab cost neither faults nor extra memory: take them first.
-  for (int pass = 0; pass < 2; ++pass) {
-    bool dense_pass = pass == 0;
-    if (!dense_pass && want_dense) break;
-    for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
-      if (ss->free_units == 0) break;  // SuperSlabs with free units are kept in front
-      if (ss->dense != dense_pass) continue;
-      if (Slab* s = carve_for(h, ss, cls, populate)) return s;
+  bool populate_ok = os::policy().populate != os::PopulatePolicy::kNever;
+  bool bulk = h->class_slabs[cls] >= pool_dense_threshold();
+  bool populate = populate_ok && bulk;
+  // Free units that are already resident (a huge-page SuperSlab's, or a purge's leftovers)
+  // cost neither faults nor memory: take them first, then any free unit.
+  for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+    if (ss->free_units == 0) break;  // SuperSlabs with free units are kept in front
+    std::uint32_t resident = ss->free_units & ss->populated_units;
+    if (resident) {
+      if (Slab* s = carve_for(h, ss, cls, populate, resident)) return s;
     }
   }
+  for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+    if (ss->free_units == 0) break;
+    if (Slab* s = carve_for(h, ss, cls, populate)) return s;
+  }
   while (SuperSlab* orphan = pool_orphan_pop()) {
-    heap_adopt(h, orphan);
+    // Adoption may find it empty and hand it to the pool: it is not ours to touch then.
+    bool kept = heap_adopt(h, orphan);
     if (h->partial[cls]) return h->partial[cls];
-    // Adoption may have found it empty and handed it to the pool: it is not ours then.
-    if (orphan->owner.load(std::memory_order_relaxed) != h) continue;
-    if (want_dense && !orphan->dense) continue;
+    if (!kept) continue;
     if (Slab* s = carve_for(h, orphan, cls, populate)) return s;
   }
   // Only a new SuperSlab can fault much (a whole populate, or a header on fresh memory):
   // faults are measured around that, not around every refill (getrusage is a syscall).
   std::uint64_t faults_before = os::minor_faults();
-  SuperSlab* ss = pool_acquire(kChunkSmall, want_dense);
+  SuperSlab* ss = pool_acquire(kChunkSmall, bulk);
   if (ss) superslab_init_small(ss, h);
   add_slow_path_faults(h, os::minor_faults() - faults_before);
   if (!ss) return nullptr;
@@ -181,8 +186,7 @@ void heap_process_notifications(ThreadHeap* h) {
       if (slab_collect_remote(s) == 0) continue;
       s->state = SlabState::kActive;
       if (s->used == 0) {
-        heap_slab_empty(h, ss, s);
-        if (ss->owner.load(std::memory_order_relaxed) != h) break;  // went to the pool
+        if (heap_slab_empty(h, ss, s)) break;  // went to the pool (maybe unmapped)
       } else {
         partial_push(h, s);
       }

@@ -196,3 +196,62 @@ TEST(LargeCache, FreedHugeBlocksGoBackAfterTheDelayWithoutABackgroundThread) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 11: memory goes back without being asked, whatever the program does after freeing.
+// 256 MiB of 16-2048 B objects, 90% freed at random, then the program sleeps and makes no
+// allocator call at all: the purger thread (BACKGROUND=auto, started by the frees) must
+// bring RSS down to what malloc_trim(0) reaches plus RESERVE_MB. Counts only: the wait is
+// a bounded poll (up to 40 purge delays), and the bound is checked against the trim's own
+// result in the same process.
+TEST(Purger, RssFallsAfterFreeingWithNoCallFromTheProgram) {
+  if (std::getenv("HAKMEM_BACKGROUND") || std::getenv("HAKMEM_PURGE_DELAY_MS") ||
+      std::getenv("HAKMEM_RESERVE_MB")) {
+    GTEST_SKIP() << "policy overridden";
+  }
+  long delay_ms = 0, reserve_mb = 0;
+  ASSERT_EQ(hak_option_get("PURGE_DELAY_MS", &delay_ms), 0);
+  ASSERT_EQ(hak_option_get("RESERVE_MB", &reserve_mb), 0);
+  const std::size_t total = 256 * MiB;
+  std::vector<void*> objs;
+  objs.reserve(total / 512);
+  std::uint64_t x = 12345;
+  for (std::size_t bytes = 0; bytes < total;) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    std::size_t n = 16 + (x >> 33) % 2033;
+    void* p = api::malloc(n);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 1, n);
+    objs.push_back(p);
+    bytes += n;
+  }
+  long rss_full = rss_kib();
+  std::size_t kept = 0;
+  for (void*& p : objs) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    if ((x >> 33) % 10 == 0) {
+      objs[kept++] = p;
+    } else {
+      api::free(p);
+    }
+  }
+  long rss_freed = rss_kib();
+  // No allocator call from here until the RSS has fallen (rss_kib and usleep make none).
+  long rss_idle = rss_freed;
+  for (int i = 0; i < 40; ++i) {
+    usleep(static_cast<useconds_t>(delay_ms) * 1000);
+    rss_idle = rss_kib();
+    if (rss_idle < rss_full / 2) break;
+  }
+  api::malloc_trim(0);
+  long rss_trim = rss_kib();
+  std::printf("RSS KiB: full %ld, after freeing 90%% %ld, idle %ld, after malloc_trim %ld\n",
+              rss_full, rss_freed, rss_idle, rss_trim);
+  EXPECT_LE(rss_idle, rss_trim + reserve_mb * 1024 + rss_trim / 10)
+      << "RSS did not fall by itself to what malloc_trim reaches plus the reserve";
+  EXPECT_LT(rss_idle, rss_full * 3 / 4) << "nothing was given back";
+  for (std::size_t i = 0; i < kept; ++i) api::free(objs[i]);
+}
+
+}  // namespace
