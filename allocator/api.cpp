@@ -122,6 +122,10 @@ std::size_t usable_size(const void* p) {
 }
 
 void* aligned_impl(std::size_t align, std::size_t n) {
+  // A zero-byte request with an alignment beyond the slab classes is a span of one page
+  // (span_alloc refuses size 0): found by the fuzzer (issue 14), posix_memalign(64 KiB, 0)
+  // gave ENOMEM.
+  if (n == 0) n = 1;
   if (n > kSmallMax || align > kSmallMax) {
     bool fresh;
     return alloc_beyond_slabs(n, align < 16 ? 16 : align, &fresh);
@@ -287,7 +291,27 @@ void* hak_pvalloc(std::size_t size) {
   return aligned_counted(page, n == 0 ? page : n);
 }
 
-std::size_t hak_malloc_usable_size(const void* ptr) { return usable_size(ptr); }
+// ---- malloc_usable_size of a freed block (issue 14) -----------------------------------
+// A freed small object carries its free tag (fast_path.hpp): in word[0] while in a thread's
+// bin, in word[1] while on a slab's free list. The program cannot forge it (it mixes in a
+// per-process secret), so a match means the block is freed: reported like an invalid free
+// (HAKMEM_ON_ERROR=abort stops here) and answered 0, as for a pointer that is not a block.
+// Freed spans and huge blocks already answer 0. Only this entry point checks: realloc and
+// free_sized call usable_size() and report a freed block themselves, once.
+std::size_t hak_malloc_usable_size(const void* ptr) {
+  std::size_t n = usable_size(ptr);
+  if (n != 0 && chunk_kind(ptr) == kChunkSmall) {
+    const auto* word = static_cast<const std::uintptr_t*>(ptr);
+    std::uintptr_t tag = free_tag(ptr);
+    if ((word[0] == tag) | (word[1] == tag)) [[unlikely]] {
+      ensure_init();
+      report_bad_pointer("malloc_usable_size of a freed block", ptr);
+      return 0;
+    }
+  }
+  return n;
+}
+// ---- end malloc_usable_size of a freed block -------------------------------------------
 
 void hak_free_sized(void* ptr, std::size_t size) {
   if (ptr && chunk_kind(ptr) == kChunkSmall && size > usable_size(ptr)) {

@@ -13,57 +13,13 @@
 
 #include "common/api.hpp"
 #include "common/test_support.hpp"
+#include "stress/stress_blocks.hpp"
 
 namespace {
 
 using hakt::KiB;
 using hakt::MiB;
-
-struct Header {
-  std::uint64_t size;
-  std::uint64_t seed;
-};
-
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
-
-std::size_t random_size(Rng& r) {
-  std::uint64_t b = r.below(1000);
-  if (b == 0) return 1 * MiB + r.below(3 * MiB);  // own mappings
-  if (b < 20) return 32 * KiB + r.below(1 * MiB);  // spans
-  if (b < 150) return 1 * KiB + r.below(31 * KiB);
-  return 16 + r.below(1008);
-}
-
-void* make_block(Rng& r, std::size_t size, std::uint64_t seed) {
-  void* p;
-  switch (r.below(5)) {
-    case 0: p = api::calloc(1, size); break;
-    case 1: p = api::aligned_alloc(std::size_t{16} << r.below(8), size); break;
-    case 2: p = api::memalign(std::size_t{1} << (4 + r.below(10)), size); break;
-    default: p = api::malloc(size); break;
-  }
-  if (!p) return nullptr;
-  auto* h = static_cast<Header*>(p);
-  h->size = size;
-  h->seed = seed;
-  hakt::fill(static_cast<char*>(p) + sizeof(Header), size - sizeof(Header), seed);
-  return p;
-}
-
-bool verify(const void* p) {
-  const auto* h = static_cast<const Header*>(p);
-  return hakt::check(static_cast<const char*>(p) + sizeof(Header), h->size - sizeof(Header),
-                     h->seed) == SIZE_MAX;
-}
+using namespace hakt_stress;
 
 class Stress {
  public:

@@ -123,6 +123,22 @@ TEST(PosixMemalign, ZeroSizeIsFreeable) {
   api::free(p);
 }
 
+// Zero bytes at every alignment, beyond the slab classes too (the fuzzer found
+// posix_memalign(64 KiB, 0) failing with ENOMEM): a block, aligned, freeable.
+TEST(PosixMemalign, ZeroSizeAtEveryAlignment) {
+  for (std::size_t a = 8; a <= 4 * hakt::MiB; a *= 2) {
+    void* p = nullptr;
+    ASSERT_EQ(api::posix_memalign(&p, a, 0), 0) << "alignment " << a;
+    ASSERT_NE(p, nullptr) << "alignment " << a;
+    EXPECT_TRUE(hakt::aligned_to(p, a)) << "alignment " << a;
+    api::free(p);
+    void* q = api::aligned_alloc(a, 0);
+    ASSERT_NE(q, nullptr) << "aligned_alloc, alignment " << a;
+    EXPECT_TRUE(hakt::aligned_to(q, a));
+    api::free(q);
+  }
+}
+
 TEST(AlignedAllocErrors, NonPowerOfTwoIsEinval) {
   for (std::size_t a : {0ul, 3ul, 12ul, 24ul, 48ul, 4097ul, 3 * kPage}) {
     errno = 0;
