@@ -105,7 +105,7 @@ check_opts() {  # page, file with the help text, [more documents]
 }
 check_opts hakmem "$TMP/help.hakmem" "$SRC/README.md"
 "$P/bin/hakmem-stat" --help >"$TMP/help.stat"
-for sub in show watch export reset list clean; do
+for sub in show watch export reset list clean heap session; do
   "$P/bin/hakmem-stat" "$sub" --help >>"$TMP/help.stat"
   man_text hakmem-stat >"$TMP/man.stat"
   grep -q "^\.B[IR]* $sub" "$TMP/man.stat" || die "hakmem-stat: $sub not in the man page"
