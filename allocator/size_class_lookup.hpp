@@ -29,12 +29,31 @@ inline constexpr std::array<std::uint16_t, kTinyMax / 16 + 1> kTinyBin = [] {
   return t;
 }();
 
-// For 128 < n <= kSmallMax: 8 classes per doubling (2^b, 2^(b+1)].
+// For 128 < n <= kSmallMax (size_classes.hpp): n lies in (2^b, 2^(b+1)]; its step within
+// the doubling is the next 3 (or, between 1 and 8 KiB, 4) bits of n - 1.
 constexpr unsigned class_of_medium(std::size_t n) {
   unsigned b = 63u - static_cast<unsigned>(__builtin_clzll(n - 1));
+  if (b < 10) {
+    unsigned k = static_cast<unsigned>((n - 1) >> (b - 3)) - 7;  // 1..8
+    return kFirstClassTo1K + (b - 7) * 8 + k - 1;
+  }
+  if (b < 13) {
+    unsigned k = static_cast<unsigned>((n - 1) >> (b - 4)) - 15;  // 1..16
+    return kFirstClassTo8K + (b - 10) * 16 + k - 1;
+  }
   unsigned k = static_cast<unsigned>((n - 1) >> (b - 3)) - 7;  // 1..8
-  return 8 + (b - 7) * 8 + k - 1;
+  return kFirstClassTo32K + (b - 13) * 8 + k - 1;
 }
+
+// Every size maps to the smallest class that holds it (checked at compile time on the
+// boundaries, by the unit tests on every size).
+static_assert([] {
+  for (unsigned c = kFirstClassTo1K; c < kNumClasses; ++c) {
+    std::size_t s = kClassSize[c];
+    if (class_of_medium(s) != c || class_of_medium(kClassSize[c - 1] + 1) != c) return false;
+  }
+  return true;
+}());
 
 constexpr unsigned class_of(std::size_t n) {
   return n <= kTinyMax ? kTinyClass[(n + 15) >> 4] : class_of_medium(n);

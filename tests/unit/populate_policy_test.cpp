@@ -108,6 +108,17 @@ TEST(PopulatePolicy, FewObjectsOfManyClassesCostAPageOrTwoEach) {
   for (void* p : objs) hak_free(p);
 }
 
+// `bytes` of 64-byte objects, each written; empty if an allocation failed.
+static std::vector<void*> fill_64_bytes(std::size_t bytes) {
+  std::vector<void*> objs(bytes / 64);
+  for (std::size_t i = 0; i < objs.size(); ++i) {
+    objs[i] = hak_malloc(64);
+    if (!objs[i]) return {};
+    std::memset(objs[i], static_cast<int>(i), 64);
+  }
+  return objs;
+}
+
 // Default policy: a class that has filled DENSE_AFTER_SLABS slabs gets its next slabs
 // populated whole when carved (one madvise per slab); a small heap never gets huge pages
 // (HUGEPAGES=auto probes them only past 32 MiB mapped, page_cost.hpp).
@@ -118,13 +129,9 @@ TEST(PopulatePolicy, BulkClassSlabsArePopulatedWhole) {
   }
   hakmem_stats before = stats();
   // 16 MiB of 64-byte objects: four slabs populated page by page, then whole slabs.
-  const std::size_t n = (16u << 20) / 64;
-  std::vector<void*> objs(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    objs[i] = hak_malloc(64);
-    ASSERT_NE(objs[i], nullptr);
-    std::memset(objs[i], static_cast<int>(i), 64);
-  }
+  std::vector<void*> objs = fill_64_bytes(16u << 20);
+  ASSERT_FALSE(objs.empty());
+  const std::size_t n = objs.size();
   hakmem_stats after = stats();
   EXPECT_GE(after.bytes_populated - before.bytes_populated, 15u << 20);
   // Whole slabs: the slab of the last object is resident beyond what was handed out.
@@ -147,13 +154,9 @@ TEST(PopulatePolicy, ForcedThpGivesWholePopulatedHugePages) {
   if (mode != "madvise" && mode != "always") GTEST_SKIP() << "THP is '" << mode << "'";
   ASSERT_EQ(hak_option_set("HUGEPAGES", 1), 0);  // thp
   hakmem_stats before = stats();
-  const std::size_t n = (16u << 20) / 64;
-  std::vector<void*> objs(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    objs[i] = hak_malloc(64);
-    ASSERT_NE(objs[i], nullptr);
-    std::memset(objs[i], static_cast<int>(i), 64);
-  }
+  std::vector<void*> objs = fill_64_bytes(16u << 20);
+  ASSERT_FALSE(objs.empty());
+  const std::size_t n = objs.size();
   hakmem_stats after = stats();
   EXPECT_GE(after.hugepages_thp - before.hugepages_thp, 7u);
   EXPECT_GT(anon_huge_kb_at(objs[n - 1]), 0) << "the last object is not on a huge page";
