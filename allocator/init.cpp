@@ -43,8 +43,11 @@ void fork_parent() {
 std::atomic<bool> g_purger_started{false};
 
 void fork_child() {
-  // The purger thread does not exist in the child: BACKGROUND=auto may start its own.
-  g_purger_started.store(false, std::memory_order_relaxed);
+  // The purger thread does not exist in the child, and none is started there by
+  // BACKGROUND=auto: a child of a multithreaded parent may not safely create threads before
+  // it execs (TSan refuses outright). It purges on its slow paths; BACKGROUND=on restarts
+  // one in the child on its next purge request.
+  g_purger_started.store(option(Opt::kBackground) != kBackgroundOn, std::memory_order_relaxed);
   heap_fork_child();
   pool_fork_child();
   span_fork_child();
@@ -110,7 +113,7 @@ std::uintptr_t random_key() {
 }
 
 void purge_wanted() {
-  if (option(Opt::kBackground) == kBackgroundAuto &&
+  if (option(Opt::kBackground) != kBackgroundOff &&
       !g_purger_started.load(std::memory_order_relaxed)) {
     start_background_purger();
   }
