@@ -38,6 +38,19 @@ inline constexpr bool kSanitized = HAKT_SANITIZED != 0;
 inline constexpr std::size_t KiB = 1024, MiB = 1024 * 1024;
 
 // Keeps the compiler from eliding an allocation or a store to it.
+// xorshift64: the tests' seeded generator (same seed, same sizes and contents on every run
+// and under every allocator). The seed must not be zero.
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+  }
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+};
+
 inline void escape(void* p) { asm volatile("" : : "g"(p) : "memory"); }
 
 // Hides where a pointer came from, so the compiler neither warns about freeing a

@@ -44,15 +44,7 @@ class Queue {
   std::deque<Msg> items_;
 };
 
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-};
+using hakt::Rng;
 
 std::size_t pick_size(Rng& r) {
   std::uint64_t x = r.next();

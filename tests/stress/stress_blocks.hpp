@@ -18,16 +18,7 @@ struct Header {
   std::uint64_t seed;
 };
 
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return s;
-  }
-  std::uint64_t below(std::uint64_t n) { return next() % n; }
-};
+using hakt::Rng;
 
 inline std::size_t random_size(Rng& r) {
   std::uint64_t b = r.below(1000);
