@@ -220,9 +220,10 @@ TEST(StatsEntryPoints, CountsNeverDecreaseWhileAnotherThreadPublishes) {
   });
   hakmem_stats prev;
   hakmem_stats_get(&prev);
-  // At least 3,000 reads, and on until the worker has run a few rounds: on a loaded machine
-  // it may not have been scheduled at all during the first 3,000.
-  for (int i = 0; i < 3000 || rounds.load(std::memory_order_relaxed) < 4; ++i) {
+  // At least 3,000 reads, and on until the worker's reallocs have been published (bounded
+  // by its rounds): on a loaded machine it may not have been scheduled during the first 3,000.
+  for (int i = 0; i < 3000 || (prev.realloc_calls == 0 &&
+                                rounds.load(std::memory_order_relaxed) < 100000); ++i) {
     hakmem_stats cur;
     hakmem_stats_get(&cur);
     if (went_down(prev, cur, i)) break;
