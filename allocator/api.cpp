@@ -16,21 +16,7 @@
 
 namespace hakmem {
 
-void* malloc_refill(unsigned cls) {
-  ensure_init();
-  large_maybe_purge();  // freed huge blocks go back within the delay, also without a thread
-  if (heap_sampling()) [[unlikely]] return heap_sample_refill(cls);  // heap profile
-  void* p = cache_refill_pop(cls);
-  if (p) {
-    *static_cast<std::uintptr_t*>(p) = 0;
-    ++t_cache->counters.malloc_calls;
-  }
-  return p;
-}
-
-// Every allocation beyond the slab classes passes here, whatever its entry point: its
-// bytes are counted here, once (see bytes_requested in profile_record.h).
-void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh) {
+void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh, Entry e) {
   ensure_init();
   void* p;
   std::size_t served;
@@ -42,19 +28,10 @@ void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh) {
     served = p ? large_usable_size(p) : 0;
   }
   if (p) {
-    count_event(&FastCounters::bytes_requested, n);
-    count_event(&FastCounters::bytes_served, served);
+    count_bytes(n, served);
     if (heap_sampling()) [[unlikely]] heap_sample_beyond(p, served);  // heap profile
   }
-  return p;
-}
-
-// Only plain malloc gets here (fast_malloc beyond the slab classes): the other entry points
-// call alloc_beyond_slabs themselves, so this counts plain malloc calls (entry_count.hpp).
-void* malloc_slow(std::size_t n) {
-  bool fresh;
-  void* p = alloc_beyond_slabs(n, 16, &fresh);
-  if (p) count_event(&FastCounters::slow_mallocs);
+  count_call(e, false);
   return p;
 }
 
@@ -93,23 +70,12 @@ bool free_beyond(void* p) {
   }
 }
 
-// fast_free's way out: spans, huge blocks, and pointers it rejects. Only plain free brings
-// other than small objects here (the other entry points use free_beyond); a rejected small
-// object may come from any of them, which then count it as their bin push: rejected_frees
-// takes that back, and counts a plain free's rejected call (entry_count.hpp).
-void free_slow(void* p) {
-  if (p == nullptr) return;
-  count_event(free_beyond(p) ? &FastCounters::slow_frees : &FastCounters::rejected_frees);
-}
-
 std::size_t usable_size(const void* p) {
   if (p == nullptr) return 0;
   switch (chunk_kind(p)) {
     case kChunkSmall: {
-      SuperSlab* ss = superslab_of(p);
-      unsigned unit = unit_of(p);
-      if (!small_object_valid(ss, p, unit)) return 0;
-      return kClassSize[ss->unit_info[unit] & 0xff];
+      if (!small_object_valid(p)) return 0;
+      return small_usable(p);
     }
     case kChunkSpan:
       return span_size(p);
@@ -121,47 +87,37 @@ std::size_t usable_size(const void* p) {
   }
 }
 
-void* aligned_impl(std::size_t align, std::size_t n) {
-  // A zero-byte request with an alignment beyond the slab classes is a span of one page
-  // (span_alloc refuses size 0): found by the fuzzer (issue 14), posix_memalign(64 KiB, 0)
-  // gave ENOMEM.
-  if (n == 0) n = 1;
-  if (n > kSmallMax || align > kSmallMax) {
-    bool fresh;
-    return alloc_beyond_slabs(n, align < 16 ? 16 : align, &fresh);
-  }
-  return align <= 16 ? fast_malloc(n) : small_alloc(class_of_aligned(n, align));
-}
-
-// posix_memalign, aligned_alloc, memalign, valloc, pvalloc.
+// posix_memalign, aligned_alloc, memalign, valloc, pvalloc. Their bin pops count bytes too.
 static void* aligned_counted(std::size_t align, std::size_t n) {
-  void* p = aligned_impl(align, n);
-  if (p) {
-    if (chunk_kind(p) == kChunkSmall) note_wrapped_pop(p, n);  // it was one bin pop
-    count_event(&FastCounters::aligned_calls);
-  }
+  void* p = aligned_alloc_impl<Entry::kAligned>(align, n);
+  if (p && chunk_kind(p) == kChunkSmall) count_bytes(n, small_usable(p));
   return p;
 }
 
-// realloc's new block: counted as realloc's (never plain malloc's slow path).
+// operator new's retries after its new-handler ran: the call is counted already.
+void* inner_alloc(std::size_t n, std::size_t align) {
+  return aligned_alloc_impl<Entry::kInnerAlloc>(align < 16 ? 16 : align, n);
+}
+
+// realloc's new block: an inner allocation of the realloc call.
 static void* realloc_alloc(std::size_t n) {
   if (n > kSmallMax) {
     bool fresh;
-    return alloc_beyond_slabs(n, 16, &fresh);
+    return alloc_beyond_slabs(n, 16, &fresh, Entry::kInnerAlloc);
   }
-  void* q = fast_malloc(n);
-  if (q) note_wrapped_pop(q, n);  // before the release below: it may flush and publish
+  void* q = malloc_fast<Entry::kInnerAlloc>(n);
+  if (q) count_bytes(n, small_usable(q));
   return q;
 }
 
-// realloc's release of its old block: counted as realloc's, not as a free call.
+// realloc's release of its old block: an inner free of the realloc call.
 static void realloc_release(void* p) {
   if (chunk_kind(p) != kChunkSmall) {
     free_beyond(p);
+    count_call(Entry::kInnerFree, false);
     return;
   }
-  fast_free(p);
-  count_event(&FastCounters::wrapped_pushes);  // a bin push, or a rejected free
+  free_fast<Entry::kInnerFree>(p);
 }
 
 void* realloc_impl(void* p, std::size_t n) {
@@ -202,8 +158,8 @@ using namespace hakmem;
 
 extern "C" {
 
-void* hak_malloc(std::size_t size) { return fast_malloc(size); }
-void hak_free(void* ptr) { fast_free(ptr); }
+void* hak_malloc(std::size_t size) { return malloc_fast<Entry::kMalloc>(size); }
+void hak_free(void* ptr) { free_fast<Entry::kFree>(ptr); }
 
 void* hak_calloc(std::size_t count, std::size_t size) {
   std::size_t n;
@@ -211,30 +167,23 @@ void* hak_calloc(std::size_t count, std::size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p;
-  if (n <= kSmallMax) {
-    // Exactly one bin pop when it succeeds (never malloc_slow), which also means the thread
-    // has a heap: counted right after it (entry_count.hpp).
-    p = fast_malloc(n);
-    if (p) {
-      note_wrapped_pop(p, n);
-      ++t_cache->counters.calloc_calls;
-      std::memset(p, 0, n);
-    }
-  } else {
+  if (n > kSmallMax) {
     bool fresh = false;
-    p = alloc_beyond_slabs(n, 16, &fresh);  // counts its bytes
-    if (p) {
-      count_event(&FastCounters::calloc_calls);
-      if (!fresh) std::memset(p, 0, n);  // fresh pages are zero already: skip the write
-    }
+    void* p = alloc_beyond_slabs(n, 16, &fresh, Entry::kCalloc);
+    if (p && !fresh) std::memset(p, 0, n);  // fresh pages are zero already: skip the write
+    return p;
+  }
+  void* p = malloc_fast<Entry::kCalloc>(n);
+  if (p) {
+    count_bytes(n, small_usable(p));
+    std::memset(p, 0, n);
   }
   return p;
 }
 
 void* hak_realloc(void* ptr, std::size_t size) {
   void* q = realloc_impl(ptr, size);
-  count_event(&FastCounters::realloc_calls);
+  count_call(Entry::kRealloc, true);  // its bin operations count as inner ones
   return q;
 }
 
@@ -292,8 +241,8 @@ void* hak_pvalloc(std::size_t size) {
 }
 
 // ---- malloc_usable_size of a freed block (issue 14) -----------------------------------
-// A freed small object carries its free tag (fast_path.hpp): in word[0] while in a thread's
-// bin, in word[1] while on a slab's free list. The program cannot forge it (it mixes in a
+// A freed small object carries its free tag in its first word (fast_path.hpp), in a
+// thread's bin and on a slab's free list alike. The program cannot forge it (it mixes in a
 // per-process secret), so a match means the block is freed: reported like an invalid free
 // (HAKMEM_ON_ERROR=abort stops here) and answered 0, as for a pointer that is not a block.
 // Freed spans and huge blocks already answer 0. Only this entry point checks: realloc and
@@ -301,9 +250,7 @@ void* hak_pvalloc(std::size_t size) {
 std::size_t hak_malloc_usable_size(const void* ptr) {
   std::size_t n = usable_size(ptr);
   if (n != 0 && chunk_kind(ptr) == kChunkSmall) {
-    const auto* word = static_cast<const std::uintptr_t*>(ptr);
-    std::uintptr_t tag = free_tag(ptr);
-    if ((word[0] == tag) | (word[1] == tag)) [[unlikely]] {
+    if (*static_cast<const std::uintptr_t*>(ptr) == free_tag(ptr)) [[unlikely]] {
       ensure_init();
       report_bad_pointer("malloc_usable_size of a freed block", ptr);
       return 0;
@@ -317,17 +264,17 @@ void hak_free_sized(void* ptr, std::size_t size) {
   if (ptr && chunk_kind(ptr) == kChunkSmall && size > usable_size(ptr)) {
     ensure_init();
     report_bad_pointer("free_sized with a size larger than the block", ptr);
-    count_event(&FastCounters::rejected_frees);  // a free call all the same
+    count_call(Entry::kFree, false);  // a free call all the same
     return;
   }
-  fast_free(ptr);
+  free_fast<Entry::kFree>(ptr);
 }
 
 void hak_free_aligned_sized(void* ptr, std::size_t alignment, std::size_t size) {
   if (ptr && (reinterpret_cast<std::uintptr_t>(ptr) & (alignment - 1)) != 0) {
     ensure_init();
     report_bad_pointer("free_aligned_sized with an alignment the block does not have", ptr);
-    count_event(&FastCounters::rejected_frees);  // a free call all the same
+    count_call(Entry::kFree, false);  // a free call all the same
     return;
   }
   hak_free_sized(ptr, size);
@@ -358,14 +305,14 @@ void hak_thread_flush(void) {
 void* hak_block_alloc(std::size_t size) {
   if (size == 0) size = 1;
   bool fresh;
-  return alloc_beyond_slabs(size, os_page(), &fresh);
+  return alloc_beyond_slabs(size, os_page(), &fresh, Entry::kNone);
 }
 
 // Blocks are spans or huge mappings, not malloc'ed: releasing one is not a free call
 // (hak_block_alloc is counted in bytes only). A small object given here is freed as by free.
 void hak_block_free(void* block) {
   if (block == nullptr) return;
-  if (chunk_kind(block) == kChunkSmall) return fast_free(block);
+  if (chunk_kind(block) == kChunkSmall) return free_fast<Entry::kFree>(block);
   free_beyond(block);
 }
 

@@ -66,7 +66,7 @@ std::new_handler current_handler() {
 
 void* new_slow(std::size_t size, std::size_t align, bool nothrow) {
   for (;;) {
-    void* p = align <= 16 ? hak_malloc(size) : hak_aligned_alloc(align, size);
+    void* p = inner_alloc(size, align);
     if (p) return p;
     std::new_handler handler = current_handler();
     if (!handler) {

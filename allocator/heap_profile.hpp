@@ -13,7 +13,7 @@
 namespace hakmem {
 
 // True once the profile runs (set once, after libunwind is loaded; cleared in a forked
-// child). Read by malloc_refill, alloc_beyond_slabs and free_beyond.
+// child). Read by refill_pop, alloc_beyond_slabs and free_beyond.
 extern std::atomic<bool> g_heap_sampling;
 inline bool heap_sampling() { return g_heap_sampling.load(std::memory_order_relaxed); }
 
@@ -21,7 +21,7 @@ inline bool heap_sampling() { return g_heap_sampling.load(std::memory_order_rela
 // Sampling starts when the C library is up (this file's constructor, or at once).
 void heap_profile_start();
 
-// malloc_refill when sampling: serves the miss of class cls (as cache_refill_pop plus the
+// refill_pop when sampling: serves the miss of class cls (as cache_refill_pop plus the
 // fast path's pop bookkeeping), sampling the allocation when the countdown says so.
 void* heap_sample_refill(unsigned cls);
 // An allocation beyond the slab classes of `bytes` bytes at p (bytes as served).

@@ -9,7 +9,7 @@
 // Which frames are hakmem's: when hakmem is a shared object (LD_PRELOAD), every frame whose
 // address lies in its executable segments. When it is linked statically into the program,
 // the frames up to the outermost hakmem function among the first 16 (malloc, hak_malloc,
-// operator new, malloc_refill, ...), recognised by the start address of their function as
+// operator new, refill_pop, ...), recognised by the start address of their function as
 // libunwind reports it.
 #define UNW_LOCAL_ONLY
 #include "allocator/heap_unwind.hpp"
@@ -24,6 +24,7 @@
 #include "allocator/api_internal.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/heap_profile.hpp"
+#include "allocator/miss.hpp"
 #include "hakmem/hakmem.h"
 
 // Entry points by their symbol names, weakly: null when not linked (the C library's own
@@ -184,15 +185,13 @@ bool unwind_load() {
                          reinterpret_cast<const void*>(&hak_valloc),
                          reinterpret_cast<const void*>(&hak_pvalloc),
                          reinterpret_cast<const void*>(&hak_block_alloc),
-                         reinterpret_cast<const void*>(&malloc_refill),
-                         reinterpret_cast<const void*>(&malloc_slow),
                          reinterpret_cast<const void*>(&alloc_beyond_slabs),
                          reinterpret_cast<const void*>(&realloc_impl),
-                         reinterpret_cast<const void*>(&aligned_impl),
                          reinterpret_cast<const void*>(&heap_sample_refill),
                          reinterpret_cast<const void*>(&heap_sample_beyond)}) {
     add_entry(fn);
   }
+  for (unsigned i = 0; i < kMissFunctionCount; ++i) add_entry(kMissFunctions[i]);
   return true;
 }
 

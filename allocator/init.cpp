@@ -63,12 +63,8 @@ void report_message(const char* what, const void* p) {
   if (abort_now) std::abort();
 }
 
-// Double frees found by the cache layer are counted there.
-void cache_error_hook(const char* what, const void* p) {
-  // A double free: a free call with no bin push (see rejected_frees in entry_count.hpp).
-  count_event(&FastCounters::rejected_frees);
-  report_message(what, p);
-}
+// Double frees found by the cache layer are counted there (and the call by free_miss).
+void cache_error_hook(const char* what, const void* p) { report_message(what, p); }
 
 // The purger thread returns idle memory even when the program makes no allocator calls
 // (freed memory is otherwise given back only from slow paths, which a program that stops

@@ -1,6 +1,7 @@
 // The standard allocation symbols, exported by libhakmem.so (and libhakmem_override.a for
-// static linking) so that hakmem replaces the process's malloc. Each one inlines the fast
-// path; operator new's failure path (new-handler, std::bad_alloc) is in cxx_runtime.cpp.
+// static linking) so that hakmem replaces the process's malloc. malloc, free, operator new
+// and delete inline the one fast path (fast_path.hpp) as their own entry point; operator
+// new's failure path (new-handler, std::bad_alloc) is in cxx_runtime.cpp.
 #include <cerrno>
 #include <new>
 
@@ -11,9 +12,11 @@
 
 #define HAK_EXPORT extern "C" __attribute__((visibility("default")))
 
-HAK_EXPORT void* malloc(std::size_t size) { return hakmem::fast_malloc(size); }
-HAK_EXPORT void free(void* p) { hakmem::fast_free(p); }
-HAK_EXPORT void cfree(void* p) { hakmem::fast_free(p); }
+using hakmem::Entry;
+
+HAK_EXPORT void* malloc(std::size_t size) { return hakmem::malloc_fast<Entry::kMalloc>(size); }
+HAK_EXPORT void free(void* p) { hakmem::free_fast<Entry::kFree>(p); }
+HAK_EXPORT void cfree(void* p) { hakmem::free_fast<Entry::kFree>(p); }
 HAK_EXPORT void* calloc(std::size_t n, std::size_t size) { return hak_calloc(n, size); }
 HAK_EXPORT void* realloc(void* p, std::size_t size) { return hak_realloc(p, size); }
 HAK_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t size) {
@@ -37,8 +40,10 @@ HAK_EXPORT void free_aligned_sized(void* p, std::size_t align, std::size_t size)
 HAK_EXPORT void malloc_stats(void) { hakmem_stats_print(); }
 
 // glibc-internal aliases some programs and libraries call directly.
-HAK_EXPORT void* __libc_malloc(std::size_t size) { return hakmem::fast_malloc(size); }
-HAK_EXPORT void __libc_free(void* p) { hakmem::fast_free(p); }
+HAK_EXPORT void* __libc_malloc(std::size_t size) {
+  return hakmem::malloc_fast<Entry::kMalloc>(size);
+}
+HAK_EXPORT void __libc_free(void* p) { hakmem::free_fast<Entry::kFree>(p); }
 HAK_EXPORT void* __libc_calloc(std::size_t n, std::size_t size) { return hak_calloc(n, size); }
 HAK_EXPORT void* __libc_realloc(void* p, std::size_t size) { return hak_realloc(p, size); }
 HAK_EXPORT void* __libc_memalign(std::size_t align, std::size_t size) {
@@ -55,75 +60,49 @@ namespace {
 
 using hakmem::new_slow;
 
-// counted_new*: the malloc fast path plus the new/delete counters (entry_count.hpp). Only
-// the retries after a new-handler ran (new_slow) count as malloc / aligned calls.
-// Everything but a tiny request served by its bin: one noinline function, tail-called, so
-// the common path needs no stack frame (a call followed by more work forced one: +7
-// instructions per new).
-[[gnu::noinline]] void* new_miss(std::size_t size, bool nothrow) {
-  void* p = hakmem::counted_new(size);
+// operator new: the malloc fast path counted as new. A pop never yields nullptr, so the
+// test below is on the miss path's result only, and the common path stays frameless.
+template <bool kNothrow>
+inline void* new_impl(std::size_t size) {
+  void* p = hakmem::malloc_fast<Entry::kNew>(size);
   if (p) [[likely]] return p;
-  return new_slow(size, 16, nothrow);
+  return new_slow(size, 16, kNothrow);
 }
-inline void* new_fast(std::size_t size, bool nothrow) {
-  if (size <= hakmem::kTinyMax) [[likely]] {
-    hakmem::ThreadCache* tc = hakmem::t_cache;
-    if (void* p = hakmem::small_try_pop(tc, hakmem::kTinyBin[(size + 15) >> 4])) [[likely]] {
-      // What counted_new counts for a pop: the cache's malloc_calls and new_fast.
-      ++tc->counters.malloc_calls;
-      ++tc->counters.new_fast;
-      return p;
-    }
-  }
-  return new_miss(size, nothrow);
-}
-inline void* new_impl(std::size_t size) { return new_fast(size, false); }
-inline void* new_nothrow(std::size_t size) noexcept { return new_fast(size, true); }
+template <bool kNothrow>
 inline void* new_aligned(std::size_t size, std::align_val_t al) {
-  void* p = hakmem::counted_new_slow(size, static_cast<std::size_t>(al));
-  if (p) [[likely]] return p;
-  return new_slow(size, static_cast<std::size_t>(al), false);
+  auto align = static_cast<std::size_t>(al);
+  void* p = hakmem::aligned_alloc_impl<Entry::kNew>(align, size);
+  if (!p) [[unlikely]] return new_slow(size, align, kNothrow);
+  // Bytes as for the aligned C calls (entry_count.hpp): only malloc's and new's inline
+  // paths leave them uncounted.
+  if (hakmem::chunk_kind(p) == hakmem::kChunkSmall) hakmem::count_bytes(size, hakmem::small_usable(p));
+  return p;
 }
-inline void* new_aligned_nothrow(std::size_t size, std::align_val_t al) noexcept {
-  void* p = hakmem::counted_new_slow(size, static_cast<std::size_t>(al));
-  if (p) [[likely]] return p;
-  return new_slow(size, static_cast<std::size_t>(al), true);
-}
+inline void delete_fast(void* p) { hakmem::free_fast<Entry::kDelete>(p); }
 
 }  // namespace
 
-// operator delete: the free fast path plus the delete counter; every miss (see
-// small_try_push) tail-calls counted_delete's full path, so the common path has no frame.
-[[gnu::noinline]] void delete_miss(void* p) { hakmem::counted_delete(p); }
-inline void delete_fast(void* p) {
-  if (hakmem::ThreadCache* tc = hakmem::small_try_push(p)) [[likely]] {
-    ++tc->counters.delete_fast;
-    return;
-  }
-  delete_miss(p);
-}
-
 #define HAK_NEW_EXPORT __attribute__((visibility("default")))
 
-HAK_NEW_EXPORT void* operator new(std::size_t n) { return new_impl(n); }
-HAK_NEW_EXPORT void* operator new[](std::size_t n) { return new_impl(n); }
+HAK_NEW_EXPORT void* operator new(std::size_t n) { return new_impl<false>(n); }
+HAK_NEW_EXPORT void* operator new[](std::size_t n) { return new_impl<false>(n); }
 HAK_NEW_EXPORT void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return new_nothrow(n);
+  return new_impl<true>(n);
 }
 HAK_NEW_EXPORT void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return new_nothrow(n);
+  return new_impl<true>(n);
 }
-HAK_NEW_EXPORT void* operator new(std::size_t n, std::align_val_t al) { return new_aligned(n, al); }
+HAK_NEW_EXPORT void* operator new(std::size_t n, std::align_val_t al) { return new_aligned<false>(n, al); }
 HAK_NEW_EXPORT void* operator new[](std::size_t n, std::align_val_t al) {
-  return new_aligned(n, al);
+  return new_aligned<false>(n, al);
 }
 HAK_NEW_EXPORT void* operator new(std::size_t n, std::align_val_t al,
                                   const std::nothrow_t&) noexcept {
-  return new_aligned_nothrow(n, al);
+  return new_aligned<true>(n, al);
 }
 HAK_NEW_EXPORT void* operator new[](std::size_t n, std::align_val_t al,
                                     const std::nothrow_t&) noexcept {
-  return new_aligned_nothrow(n, al);
+  return new_aligned<true>(n, al);
 }
 
 HAK_NEW_EXPORT void operator delete(void* p) noexcept { delete_fast(p); }

@@ -25,9 +25,7 @@ void forget_popped(void* p) {
   if (!p || hakmem::chunk_kind(p) != hakmem::kChunkSmall) return;
   hakmem::ThreadCache* tc = hakmem::t_cache;
   if (tc == &hakmem::g_sentinel_cache) return;
-  auto off = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p) &
-                                        (hakmem::kSuperSlabSize - 1));
-  const hakmem::UnitGeometry& g = hakmem::superslab_of(p)->geometry[off >> hakmem::kUnitShift];
+  const hakmem::UnitGeometry& g = hakmem::unit_geometry_of(p);
   hakmem::Bin& b = hakmem::bin_at(tc, g.owner_tag);
   if (b.top < b.limit && *b.top == p) *b.top = nullptr;
 }

@@ -7,5 +7,8 @@
 namespace hakmem {
 
 [[gnu::noinline]] void* new_slow(std::size_t size, std::size_t align, bool nothrow);
+// new_slow's retries (api.cpp): an allocation inside the operator new call, which the fast
+// path's miss has counted already.
+void* inner_alloc(std::size_t size, std::size_t align);
 
 }  // namespace hakmem

@@ -87,18 +87,18 @@ void stats_collect(hakmem_profile_data* out) {
   const auto* hl = reinterpret_cast<const std::uint64_t*>(&heapless);
   auto* all = reinterpret_cast<std::uint64_t*>(&f);
   for (unsigned i = 0; i < kFast; ++i) all[i] += hl[i];
-  // Sums of published fields only (entry_count.hpp): each one grows, so their sums do too,
-  // however these loads interleave with a thread publishing. The heaps' rejected frees are
-  // in their plain_pushes already.
-  c.malloc_calls = f.plain_pops + f.slow_mallocs;
-  c.free_calls = f.plain_pushes + f.slow_frees + heapless.rejected_frees;
-  c.calloc_calls = f.calloc_calls;
-  c.realloc_calls = f.realloc_calls;
-  c.aligned_calls = f.aligned_calls;
-  c.new_calls = f.new_calls + f.new_fast;
-  c.delete_calls = f.delete_calls + f.delete_fast;
-  c.cache_allocs = f.malloc_calls;  // every bin pop, whoever called
-  c.cache_frees = f.free_calls;
+  // Published fields only, each of which grows (entry_count.hpp); threads without a heap
+  // have no bins, so their cache totals stay 0.
+  auto calls = [&f](Entry e) { return f.calls[entry_index(e)]; };
+  c.malloc_calls = calls(Entry::kMalloc);
+  c.free_calls = calls(Entry::kFree);
+  c.calloc_calls = calls(Entry::kCalloc);
+  c.realloc_calls = calls(Entry::kRealloc);
+  c.aligned_calls = calls(Entry::kAligned);
+  c.new_calls = calls(Entry::kNew);
+  c.delete_calls = calls(Entry::kDelete);
+  c.cache_allocs = f.cache_allocs;  // every bin pop, whoever called
+  c.cache_frees = f.cache_frees;
   c.bytes_requested = f.bytes_requested;
   c.bytes_served = f.bytes_served;
   c.refills = t.refills;

@@ -71,11 +71,11 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   slab->purge_candidates = 0;
   slab->purge_dirty = false;
   slab->populated_pages = 0;
-  UnitGeometry geo{static_cast<std::uint32_t>(begin - reinterpret_cast<char*>(ss)),
-                   slab->capacity * obj_size, ~std::uint64_t{0} / obj_size + 1, owner_tag};
+  UnitGeometry geo =
+      unit_geometry(reinterpret_cast<std::uintptr_t>(begin), obj_size, slab->capacity, owner_tag);
   for (unsigned i = first; i < first + units; ++i) {
     ss->geometry[i] = geo;
-    ss->unit_info[i] = static_cast<std::uint16_t>((first << 8) | (cls & 0xff));
+    ss->unit_info[i] = pack_unit_info(first, cls);
   }
   // A bulk class's slab is populated whole now (one madvise, and a sample for the cost
   // model); any other slab page by page as refill reaches its pages.
@@ -133,7 +133,7 @@ void superslab_release_slab(SuperSlab* ss, Slab* slab) {
   unsigned units = slab->units;
   for (unsigned i = first; i < first + units; ++i) {
     ss->unit_info[i] = kUnitFree;
-    ss->geometry[i] = UnitGeometry{0, 0, 1, 0};
+    ss->geometry[i] = kFreeUnitGeometry;
   }
   std::uint32_t run_mask = ((units >= 32) ? kAllUnits : ((1u << units) - 1)) << first;
   ss->free_units |= run_mask;

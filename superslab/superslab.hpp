@@ -2,7 +2,8 @@
 // 8 KiB) describes 32 units of 64 KiB; a slab is 1, 2 or 4 consecutive units holding objects
 // of one size class. Unit 0 starts after the header and hosts only classes up to 4 KiB.
 //
-// Free lists are intrusive: a free object's first word links to the next. Three lists per
+// Free lists are intrusive: a free object's second word links to the next; its first holds
+// the free tag (unified_cache/thread_cache.hpp), as in a thread's bin. Three lists per
 // slab, as in mimalloc: `local_free` and the bump area belong to the owner thread;
 // `remote_free` is an atomic stack other threads push batches onto.
 #pragma once
@@ -26,6 +27,7 @@ inline constexpr std::uint32_t kAllUnits = 0xffffffffu;  // a unit bitmap with e
 inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
 struct FreeObject {
+  std::uintptr_t tag;  // free_tag(this) while free: what free() checks for a double free
   FreeObject* next;
 };
 
@@ -67,19 +69,42 @@ struct alignas(64) Slab {
 };
 static_assert(sizeof(Slab) == 128);
 
-// Where a unit's slab keeps its objects, for the free path's exact-object check: an object
-// start p satisfies rel = p - ss - start < bytes and rel % size == 0, tested as
-// rel * div_magic <= div_magic - 1 with div_magic = 2^64 / size rounded up (Lemire).
+// Where a unit's slab keeps its objects, for the free path's exact-object check in one
+// multiply and one compare: p is an object start iff (p - first) * magic < limit, mod 2^64.
+// With d the object size, magic = ceil(2^64 / d) (2^64 / d + 1 for a power of two), so
+// d * magic = 2^64 + e with 0 < e <= d. For rel = p - first = k*d + r inside the SuperSlab
+// (|rel| < 2^21): rel * magic = k*e + r*magic mod 2^64. An object start (r = 0, 0 <= k <
+// capacity) gives k*e < capacity*e = limit; any other r gives at least magic >= 2^64/d,
+// far above limit, and a negative rel wraps to nearly 2^64. So one test covers "inside the
+// slab" and "at an object start" (Lemire, "Faster remainder by direct computation"). A free
+// unit has limit 0, which nothing passes. Checked exhaustively per class by the internal
+// tests.
 struct alignas(32) UnitGeometry {
-  std::uint32_t start;   // offset of the slab's first object from the SuperSlab base
-  std::uint32_t bytes;   // capacity * object size; 0 for a free unit
-  std::uint64_t div_magic;
+  std::uint64_t first;  // address of the slab's first object
+  std::uint64_t magic;
+  std::uint64_t limit;  // capacity * e; 0 for a free unit
   // A value of the owning layer's choosing, read by free() from the same 32-byte entry:
   // the thread cache stores the byte offset of the class's bin, so free indexes its bins
   // without a multiply. Written when the slab is carved, before objects are handed out.
   std::uint32_t owner_tag;
 };
 static_assert(sizeof(UnitGeometry) == 32);
+
+constexpr UnitGeometry unit_geometry(std::uintptr_t first, std::uint32_t obj_size,
+                                     std::uint32_t capacity, std::uint32_t owner_tag) {
+  bool pow2 = (obj_size & (obj_size - 1)) == 0;
+  // ceil(2^64 / d); for a power of two one more, or e would be 0 and the limit with it.
+  std::uint64_t magic = ~std::uint64_t{0} / obj_size + 1 + (pow2 ? 1 : 0);
+  std::uint64_t e = magic * obj_size;  // d * magic - 2^64 (wraps)
+  return UnitGeometry{first, magic, e * capacity, owner_tag};
+}
+inline constexpr UnitGeometry kFreeUnitGeometry{0, 1, 0, 0};
+
+// Exact check that p is the start of an object of the slab g describes (see UnitGeometry).
+inline __attribute__((always_inline)) bool object_start_valid(const UnitGeometry& g,
+                                                              const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) - g.first) * g.magic < g.limit;
+}
 
 struct SuperSlab {
   std::uint64_t magic;
@@ -118,11 +143,20 @@ inline unsigned unit_of(const void* p) {
   return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(p) >> kUnitShift) &
                                (kUnitsPerSuperSlab - 1));
 }
+inline const UnitGeometry& unit_geometry_of(const void* p) {
+  return superslab_of(p)->geometry[unit_of(p)];
+}
 inline char* unit_address(SuperSlab* ss, unsigned unit) {
   return reinterpret_cast<char*>(ss) + (std::size_t{unit} << kUnitShift);
 }
+// unit_info packing: the size class in the low byte, the slab's first unit in the high one.
+inline constexpr std::uint16_t pack_unit_info(unsigned first_unit, unsigned cls) {
+  return static_cast<std::uint16_t>((first_unit << 8) | (cls & 0xff));
+}
+inline unsigned unit_class(const SuperSlab* ss, unsigned unit) { return ss->unit_info[unit] & 0xff; }
+inline unsigned unit_first(const SuperSlab* ss, unsigned unit) { return ss->unit_info[unit] >> 8; }
 inline Slab* slab_of(SuperSlab* ss, const void* p) {
-  return &ss->slabs[ss->unit_info[unit_of(p)] >> 8];
+  return &ss->slabs[unit_first(ss, unit_of(p))];
 }
 
 // Units a slab of `obj_size` spans: enough for at least 8 objects.

@@ -48,15 +48,6 @@ void push_group(ThreadHeap* h, RemoteGroup& g) {
                          std::memory_order_relaxed);
 }
 
-// Is o on s's local free list? Used only to confirm a suspected double free.
-bool on_local_list(const Slab* s, const void* o) {
-  std::uint32_t guard = s->capacity + 1;
-  for (const FreeObject* f = s->local_free; f && guard; f = f->next, --guard) {
-    if (f == o) return true;
-  }
-  return false;
-}
-
 void count_double_free(ThreadHeap* h, const void* p) {
   auto& c = h->counters.double_frees;
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -78,13 +69,8 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
     SuperSlab* ss = superslab_of(o);
     Slab* s = slab_of(ss, o);
     if (h && ss->owner.load(std::memory_order_relaxed) == h) {
-      // Objects on slab lists keep the tag in their second word (first is the link).
-      auto* words = reinterpret_cast<std::uintptr_t*>(o);
-      if (words[1] == free_tag(o) && on_local_list(s, o)) [[unlikely]] {
-        count_double_free(h, o);
-        continue;
-      }
-      words[1] = free_tag(o);
+      // o keeps the tag its free wrote (FreeObject::tag): a second free is caught on the
+      // fast path whether o is in a bin or on a list.
       o->next = s->local_free;
       s->local_free = o;
       --s->used;
@@ -104,7 +90,6 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
       pool_remote_enter();
       remote = true;
     }
-    reinterpret_cast<std::uintptr_t*>(o)[1] = free_tag(o);
     unsigned g = 0;
     while (g < ngroups && groups[g].slab != s) ++g;
     if (g == ngroups) {
@@ -130,13 +115,13 @@ PurgeWantedHook g_purge_wanted_hook = nullptr;
 
 void set_purge_wanted_hook(PurgeWantedHook hook) { g_purge_wanted_hook = hook; }
 
-void cache_flush_push(unsigned cls, void* p) {
+bool cache_flush_push(unsigned cls, void* p) {
   ThreadHeap* h = heap_current();
   if (!h) {
     // No heap and none can be made (OOM at thread start): return the object to its slab.
-    reinterpret_cast<std::uintptr_t*>(p)[1] = 0;
+    static_cast<FreeObject*>(p)->tag = free_tag(p);
     heap_return_objects(nullptr, &p, 1);
-    return;
+    return false;
   }
   Bin& b = h->cache.bins[cls];
   bool want_purger = false;
@@ -162,9 +147,9 @@ void cache_flush_push(unsigned cls, void* p) {
   }
   *static_cast<std::uintptr_t*>(p) = free_tag(p);
   *b.top++ = p;
-  ++h->cache.counters.free_calls;
   // After the push and outside the lock: the hook may allocate (and so re-enter this heap).
   if (want_purger && g_purge_wanted_hook) g_purge_wanted_hook();
+  return true;
 }
 
 void cache_free_suspect(void* p) {

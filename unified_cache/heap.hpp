@@ -61,7 +61,9 @@ void unified_cache_init();
 
 // Slow paths of the fast path. `cls` is the class whose bin was empty/full.
 HAK_NOINLINE void* cache_refill_pop(unsigned cls);
-HAK_NOINLINE void cache_flush_push(unsigned cls, void* p);
+// Pushes p onto its full bin after flushing half of it (or onto the new heap's bin, for a
+// thread's first free); false if no heap could be made and p went straight to its slab.
+HAK_NOINLINE bool cache_flush_push(unsigned cls, void* p);
 // A free whose tag says the object is already free: report it and drop the free.
 HAK_NOINLINE void cache_free_suspect(void* p);
 

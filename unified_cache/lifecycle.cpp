@@ -133,11 +133,17 @@ ThreadHeap* heap_current() {
 
 void heap_publish(ThreadHeap* h) {
   FastCounters& f = h->cache.counters;
-  // Entry points count a rejected free of a small object as if it had pushed; plain free
-  // counts none: adding rejected_frees takes the former back and counts the latter, a
-  // rejected free call being a free call all the same.
-  f.plain_pops = f.malloc_calls - f.wrapped_pops - f.new_fast;
-  f.plain_pushes = f.free_calls - f.wrapped_pushes - f.delete_fast + f.rejected_frees;
+  // Every bin pop or push is one call (or inner operation) that a bin served: the owner
+  // derives the totals here, from one view of its own counters, so each published total
+  // only grows (a reader summing fields could see them torn).
+  std::uint64_t pops = 0, pushes = 0;
+  for (unsigned e = 0; e < kCountedEntries; ++e) {
+    std::uint64_t served = f.calls[e] - f.not_from_bins[e];
+    if (entry_allocates(static_cast<Entry>(e))) pops += served;
+    if (entry_frees(static_cast<Entry>(e))) pushes += served;
+  }
+  f.cache_allocs = pops;
+  f.cache_frees = pushes;
   const auto* src = reinterpret_cast<const std::uint64_t*>(&f);
   for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
     h->counters.published[i].store(src[i], std::memory_order_relaxed);

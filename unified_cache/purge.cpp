@@ -125,6 +125,7 @@ void slab_unpark(SuperSlab*, Slab* s) {
   for (std::uint32_t i = carved; i-- > 0;) {
     if (!object_on_pages(s, i, purged)) continue;
     auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
+    o->tag = free_tag(o);  // its page was zeroed: free again, and tagged so
     o->next = s->local_free;
     s->local_free = o;
   }

@@ -157,12 +157,10 @@ void* cache_refill_pop(unsigned cls) {
       s->state = SlabState::kFull;
     }
   }
-  // Bin residents carry the free tag in their first word (double-free detection) and a
-  // clear second word (the slab-list tag), so a later flush does not mistake them.
+  // Bin residents carry the free tag in their first word (double-free detection); objects
+  // from a slab's list have it already, newly carved ones get it here.
   for (std::uint32_t i = static_cast<std::uint32_t>(b.top - b.base); i < got; ++i) {
-    auto* words = static_cast<std::uintptr_t*>(b.base[i]);
-    words[0] = free_tag(b.base[i]);
-    words[1] = 0;
+    static_cast<FreeObject*>(b.base[i])->tag = free_tag(b.base[i]);
   }
   b.top = b.base + got;
   auto& c = h->counters;

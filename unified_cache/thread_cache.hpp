@@ -21,33 +21,38 @@ struct Bin {
   void** limit;  // end of the slot array
 };
 
+// Who an allocation or free is counted as. Every entry point counts each of its calls once,
+// in calls[entry]: on the fast path after its bin pop or push (never before the check, so
+// the sentinel cache is never written), or on the slow path that completed it. A call that
+// no bin served (beyond the slab classes, failed, rejected) also counts in
+// not_from_bins[entry]. Pops and pushes made inside another call (realloc's moves, operator
+// new's retries after its new-handler) count as kInnerAlloc / kInnerFree, so every bin
+// operation is in exactly one slot; kNone is for paths that never touch a bin (blocks).
+enum class Entry : unsigned {
+  kMalloc, kFree, kCalloc, kRealloc, kAligned, kNew, kDelete, kInnerAlloc, kInnerFree, kNone
+};
+inline constexpr unsigned kCountedEntries = static_cast<unsigned>(Entry::kNone);
+constexpr unsigned entry_index(Entry e) { return static_cast<unsigned>(e); }
+constexpr bool entry_allocates(Entry e) {
+  return e == Entry::kMalloc || e == Entry::kCalloc || e == Entry::kAligned ||
+         e == Entry::kNew || e == Entry::kInnerAlloc;
+}
+constexpr bool entry_frees(Entry e) {
+  return e == Entry::kFree || e == Entry::kDelete || e == Entry::kInnerFree;
+}
+
 // Counters the fast path bumps with plain increments; the owner publishes them on slow paths.
 struct FastCounters {
-  std::uint64_t malloc_calls;
-  std::uint64_t free_calls;
-  std::uint64_t calloc_calls;
-  std::uint64_t realloc_calls;
-  std::uint64_t aligned_calls;
+  std::uint64_t calls[kCountedEntries];
+  std::uint64_t not_from_bins[kCountedEntries];
+  // Bytes of every allocation beyond the slab classes, and of calloc's, realloc's and the
+  // aligned calls' bin pops; malloc's and new's inline paths count none.
   std::uint64_t bytes_requested;
-  // Per-entry-point counts (allocator/entry_count.hpp), bumped outside the fast path. The
-  // fast path counts every bin pop in malloc_calls and every push in free_calls, whoever
-  // called it; the other entry points count theirs again (wrapped_*, new_fast,
-  // delete_fast) right after making them, before any slow path can publish.
-  std::uint64_t new_calls;     // operator new off its inline path
-  std::uint64_t delete_calls;  // operator delete off its inline path
-  std::uint64_t wrapped_pops;  // pops / pushes of calloc, realloc, aligned, ...
-  std::uint64_t wrapped_pushes;
-  std::uint64_t slow_mallocs;  // plain malloc calls beyond the slab classes
-  std::uint64_t slow_frees;    // plain free calls of spans and huge blocks
   std::uint64_t bytes_served;
-  std::uint64_t new_fast;        // operator new: small objects, one pop each
-  std::uint64_t delete_fast;     // operator delete: small objects, a push unless rejected
-  std::uint64_t rejected_frees;  // invalid / double frees, whichever entry point
-  // Written by heap_publish only: plain malloc's pops, and plain free's calls that went
-  // through the bins (pushes and rejected ones), derived by the owner so that readers get
-  // single published values, each of which only grows.
-  std::uint64_t plain_pops;
-  std::uint64_t plain_pushes;
+  // Written by heap_publish only: bin pops and pushes, whoever made them, derived by the
+  // owner from one consistent view of the fields above (see heap_publish).
+  std::uint64_t cache_allocs;
+  std::uint64_t cache_frees;
 };
 
 struct ThreadCache {
@@ -58,10 +63,12 @@ struct ThreadCache {
 // Byte offset of class cls's bin in a ThreadCache: what SuperSlab::unit_tag holds and the
 // tiny-size table maps to, so the fast paths index bins with an add, not a multiply.
 constexpr std::uint32_t bin_offset(unsigned cls) { return cls * sizeof(Bin); }
-inline Bin& bin_at(ThreadCache* tc, std::uint32_t offset) {
+inline Bin& bin_at(ThreadCache* tc, std::size_t offset) {
   return *reinterpret_cast<Bin*>(reinterpret_cast<char*>(tc->bins) + offset);
 }
-constexpr unsigned class_of_bin_offset(std::uint32_t offset) { return offset / sizeof(Bin); }
+constexpr unsigned class_of_bin_offset(std::size_t offset) {
+  return static_cast<unsigned>(offset / sizeof(Bin));
+}
 
 extern ThreadCache g_sentinel_cache HAK_HIDDEN;
 // __thread (not thread_local): a C-style TLS variable has no dynamic initialisation, so
