@@ -30,34 +30,39 @@ HAK_ALWAYS_INLINE void count_hit(ThreadCache* tc) {
   if constexpr (E != Entry::kNone) ++tc->counters.calls[entry_index(E)];
 }
 
-// Pops an object of the class whose bin sits at byte offset `bin` of the thread cache.
+// Pops an object of the class whose bin sits at byte offset `bin` of the thread cache tc.
 template <Entry E>
-HAK_ALWAYS_INLINE void* alloc_from_bin(std::size_t bin) {
-  ThreadCache* tc = t_cache;
+HAK_ALWAYS_INLINE void* alloc_from_bin(ThreadCache* tc, std::size_t bin) {
   Bin& b = bin_at(tc, bin);
   void** top = b.top;
   if (top == b.base) [[unlikely]] return bin_miss<E>(bin);
-  void* p = *--top;
+  void* p = top[-1];
   if (p == nullptr) __builtin_unreachable();  // bins hold objects only (lets new test less)
-  b.top = top;
   // Clear the free tag: a free of an object the program never wrote must not look like a
   // double free.
   *static_cast<std::uintptr_t*>(p) = 0;
+  b.top = top - 1;
   count_hit<E>(tc);  // after the check: the sentinel cache is never written
   return p;
 }
 
 template <Entry E>
+HAK_ALWAYS_INLINE void* alloc_from_bin(std::size_t bin) {
+  return alloc_from_bin<E>(t_cache, bin);
+}
+
+template <Entry E>
 HAK_ALWAYS_INLINE void* malloc_fast(std::size_t n) {
+  ThreadCache* tc = t_cache;
   std::size_t bin;
   if (n <= kTinyMax) [[likely]] {
-    bin = kTinyBin[(n + 15) >> 4];
+    bin = tc->tiny_bins[(n + 15) >> 4];
   } else if (n <= kSmallMax) {
     bin = bin_offset(class_of_medium(n));
   } else {
     return malloc_miss<E>(n);
   }
-  return alloc_from_bin<E>(bin);
+  return alloc_from_bin<E>(tc, bin);
 }
 
 // Is p a small object's start? Reads only the registry before the SuperSlab header, so a
@@ -68,7 +73,7 @@ HAK_ALWAYS_INLINE bool small_object_valid(const void* p) {
 
 template <Entry E>
 HAK_ALWAYS_INLINE void free_fast(void* p) {
-  if (chunk_kind(p) != kChunkSmall) [[unlikely]] return free_miss<E>(p);
+  if (!in_small_chunk(p)) [[unlikely]] return free_miss<E>(p);
   const UnitGeometry& g = unit_geometry_of(p);
   if (!object_start_valid(g, p)) [[unlikely]] return free_miss<E>(p);
   ThreadCache* tc = t_cache;

@@ -22,12 +22,12 @@ inline constexpr std::array<std::uint8_t, kTinyMax / 16 + 1> kTinyClass = [] {
   return t;
 }();
 
-// The same table holding each class's bin offset (thread_cache.hpp), for malloc's fast path.
-inline constexpr std::array<std::uint16_t, kTinyMax / 16 + 1> kTinyBin = [] {
-  std::array<std::uint16_t, kTinyMax / 16 + 1> t{};
-  for (unsigned i = 0; i < t.size(); ++i) t[i] = static_cast<std::uint16_t>(bin_offset(kTinyClass[i]));
-  return t;
-}();
+// kTinyBin (thread_cache.hpp) is the same table holding each class's bin offset.
+static_assert([] {
+  for (unsigned i = 0; i < kTinyClass.size(); ++i)
+    if (kTinyBin[i] != bin_offset(kTinyClass[i])) return false;
+  return true;
+}());
 
 // For 128 < n <= kSmallMax (size_classes.hpp): n lies in (2^b, 2^(b+1)]; its step within
 // the doubling is the next 3 (or, between 1 and 8 KiB, 4) bits of n - 1.

@@ -35,6 +35,21 @@ inline ChunkKind chunk_kind(const void* p) {
   return static_cast<ChunkKind>(__atomic_load_n(&hakmem_chunk_registry[idx], __ATOMIC_RELAXED));
 }
 
+// The free fast path's ownership test: is p inside a small-object SuperSlab? A plain byte
+// load, which the compiler folds into one compare (an atomic load it will not fold): a
+// byte is never torn on x86-64, and a stale value means a chunk that is being mapped or
+// unmapped, which no live object of the caller's can be in. TSan builds keep the atomic
+// load, so its race detector sees what the code does.
+inline bool in_small_chunk(const void* p) {
+  std::uintptr_t idx = reinterpret_cast<std::uintptr_t>(p) >> kChunkShift;
+  if (idx >= kRegistryEntries) [[unlikely]] return false;
+#if defined(__SANITIZE_THREAD__)
+  return __atomic_load_n(&hakmem_chunk_registry[idx], __ATOMIC_RELAXED) == kChunkSmall;
+#else
+  return hakmem_chunk_registry[idx] == kChunkSmall;
+#endif
+}
+
 // Marks [base, base+size) (chunk aligned) as `kind`; the first chunk gets `first_kind`.
 void registry_set(const void* base, std::size_t size, ChunkKind first_kind, ChunkKind kind);
 void registry_clear(const void* base, std::size_t size);

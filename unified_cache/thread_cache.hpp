@@ -5,6 +5,7 @@
 // the fast path needs no "initialised?" branch.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "unified_cache/size_classes.hpp"
@@ -55,14 +56,30 @@ struct FastCounters {
   std::uint64_t cache_frees;
 };
 
+// Byte offset of class cls's bin in a ThreadCache: what UnitGeometry::owner_tag holds and
+// the tiny-size table maps to, so the fast paths index bins with an add, not a multiply.
+constexpr std::uint32_t bin_offset(unsigned cls) { return cls * sizeof(Bin); }
+
+// Requests up to kTinyMax bytes: (n + 15) / 16 -> the bin offset of the smallest class that
+// holds n bytes.
+inline constexpr unsigned kTinyBinEntries = kTinyMax / 16 + 1;
+inline constexpr std::array<std::uint16_t, kTinyBinEntries> kTinyBin = [] {
+  std::array<std::uint16_t, kTinyBinEntries> t{};
+  unsigned cls = 0;
+  for (unsigned i = 0; i < t.size(); ++i) {
+    while (kClassSize[cls] < i * 16) ++cls;
+    t[i] = static_cast<std::uint16_t>(bin_offset(cls));
+  }
+  return t;
+}();
+
 struct ThreadCache {
   Bin bins[kNumClasses];
   FastCounters counters;
+  // A copy of kTinyBin in every cache (the sentinel's too): malloc's lookup then addresses it
+  // from the cache pointer it has loaded anyway, saving the table's address computation.
+  std::array<std::uint16_t, kTinyBinEntries> tiny_bins = kTinyBin;
 };
-
-// Byte offset of class cls's bin in a ThreadCache: what SuperSlab::unit_tag holds and the
-// tiny-size table maps to, so the fast paths index bins with an add, not a multiply.
-constexpr std::uint32_t bin_offset(unsigned cls) { return cls * sizeof(Bin); }
 inline Bin& bin_at(ThreadCache* tc, std::size_t offset) {
   return *reinterpret_cast<Bin*>(reinterpret_cast<char*>(tc->bins) + offset);
 }
