@@ -48,8 +48,12 @@ struct ThreadHeap {
   std::uint64_t freed_bytes;             // flushed back to slabs, up to kPurgerAfterFreedBytes
   ThreadHeap* next_live;                 // registry of live heaps (stats)
   ThreadHeap* prev_live;
-  ThreadHeap* next_free;                 // heap pool
+  ThreadHeap* next_free;                 // heap pool; the parked list
   bool live;
+  // Parked: its thread exited and the heap waits, bins and slabs intact, for the next
+  // thread to start (heap_thread_exit); retired once parked longer than the purge delay.
+  bool parked = false;
+  std::uint64_t parked_ns = 0;
   HeapCounters counters;
   void* slots[kTotalBinSlots];
 };
@@ -79,8 +83,15 @@ std::size_t heap_purge(ThreadHeap* h, bool force);
 std::size_t heap_purge_idle_heaps(bool force);
 // Decay delay for heap_purge (set from the options).
 void heap_set_purge_delay(std::uint64_t ns);
-// Thread exit: flush, hand SuperSlabs back (empty ones to the reserve, others as orphans).
+// Thread exit: parks the heap for the next new thread when fewer than kMaxParkedHeaps are
+// parked, else retires it: flush, hand SuperSlabs back (empty ones to the reserve, others as
+// orphans).
 void heap_thread_exit(ThreadHeap* h);
+inline constexpr unsigned kMaxParkedHeaps = 8;
+// Retires the parked heaps parked for longer than the purge delay (all of them when force).
+// Returns how many.
+unsigned heap_retire_parked(bool force);
+std::uint64_t heap_purge_delay_ns();
 
 // Visits live heaps under the heap lock (stats), and totals of exited ones.
 using HeapVisitor = void (*)(const ThreadHeap* h, void* ctx);

@@ -22,6 +22,11 @@ namespace {
 Lock g_heap_lock("heap_registry");
 ThreadHeap* g_live = nullptr;
 ThreadHeap* g_free_heaps = nullptr;
+// Heaps of exited threads, most recent first, kept whole for the next thread to start: a
+// short-lived thread then begins with warm bins and slabs instead of refilling every class
+// and flushing it all again at exit (the cost of thread churn, PERF_NOTES.md).
+ThreadHeap* g_parked = nullptr;
+unsigned g_parked_count = 0;
 HeapCounters g_exited;
 LockStats g_exited_heap_locks;  // heap locks of exited threads (guarded by g_heap_lock)
 std::atomic<std::uint64_t> g_created{0};
@@ -85,6 +90,12 @@ ThreadHeap* create_heap() {
   ThreadHeap* h;
   {
     LockGuard g(g_heap_lock);
+    if ((h = g_parked)) {  // the most recently parked: its memory is the warmest
+      g_parked = h->next_free;
+      --g_parked_count;
+      h->parked = false;
+      return h;  // still live, counters and all: a heap's counts are not per thread
+    }
     h = g_free_heaps;
     if (h) g_free_heaps = h->next_free;
   }
@@ -201,7 +212,101 @@ void heap_flush_all(ThreadHeap* h) {
   heap_process_notifications(h);
 }
 
+namespace {
+
+// Objects of other heaps' SuperSlabs go back to their owners now, as a flush would send them
+// (a consumer thread's exit must not keep its producer's memory); the heap's own stay in
+// the bins for the next thread.
+void return_foreign_objects(ThreadHeap* h) {
+  constexpr unsigned kBatch = 256;
+  void* foreign[kBatch];
+  unsigned nf = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    Bin& b = h->cache.bins[c];
+    void** keep = b.base;
+    for (void** it = b.base; it < b.top; ++it) {
+      if (superslab_of(*it)->owner.load(std::memory_order_relaxed) == h) {
+        *keep++ = *it;
+        continue;
+      }
+      foreign[nf++] = *it;
+      if (nf == kBatch) {
+        heap_return_objects(h, foreign, nf);
+        nf = 0;
+      }
+    }
+    b.top = keep;
+  }
+  if (nf) heap_return_objects(h, foreign, nf);
+}
+
+bool heap_park(ThreadHeap* h) {
+  // With the heap profile on, a freed sample is forgotten only when it leaves the bins
+  // (set_object_return_hook): a parked heap would keep reporting its thread's frees as live.
+  if (g_object_return_hook.load(std::memory_order_relaxed)) return false;
+  {
+    LockGuard g(g_heap_lock);
+    if (g_parked_count >= kMaxParkedHeaps) return false;
+  }
+  {
+    LockGuard guard(h->lock);
+    return_foreign_objects(h);
+    heap_publish(h);
+    heap_process_notifications(h);
+  }
+  LockGuard g(g_heap_lock);
+  if (g_parked_count >= kMaxParkedHeaps) return false;  // others parked meanwhile
+  h->parked = true;
+  h->parked_ns = os::now_ns();
+  h->next_free = g_parked;
+  g_parked = h;
+  ++g_parked_count;
+  g_exited_count.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void heap_retire(ThreadHeap* h, bool thread_exit);
+
+}  // namespace
+
+unsigned heap_retire_parked(bool force) {
+  ThreadHeap* due = nullptr;
+  {
+    LockGuard g(g_heap_lock);
+    std::uint64_t now = os::now_ns(), delay = heap_purge_delay_ns();
+    for (ThreadHeap** link = &g_parked; *link;) {
+      ThreadHeap* h = *link;
+      if (force || now - h->parked_ns >= delay) {
+        *link = h->next_free;
+        --g_parked_count;
+        h->next_free = due;
+        due = h;
+      } else {
+        link = &h->next_free;
+      }
+    }
+  }
+  unsigned n = 0;
+  while (ThreadHeap* h = due) {  // off the list: no thread can take them now
+    due = h->next_free;
+    h->parked = false;
+    heap_retire(h, false);
+    ++n;
+  }
+  return n;
+}
+
 void heap_thread_exit(ThreadHeap* h) {
+  if (heap_park(h)) {
+    heap_retire_parked(false);  // one exit also ends the wait of long-parked heaps
+    return;
+  }
+  heap_retire(h, true);
+}
+
+namespace {
+
+void heap_retire(ThreadHeap* h, bool thread_exit) {
   heap_flush_all(h);
   h->lock.lock();
   for (unsigned c = 0; c < kNumClasses; ++c) {
@@ -227,8 +332,10 @@ void heap_thread_exit(ThreadHeap* h) {
   h->live = false;
   h->next_free = g_free_heaps;
   g_free_heaps = h;
-  g_exited_count.fetch_add(1, std::memory_order_relaxed);
+  if (thread_exit) g_exited_count.fetch_add(1, std::memory_order_relaxed);  // else at park
 }
+
+}  // namespace
 
 void heap_visit_live(HeapVisitor fn, void* ctx) {
   LockGuard g(g_heap_lock);

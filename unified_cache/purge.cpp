@@ -183,10 +183,13 @@ void purge_one(const ThreadHeap* ch, void* arg) {
 }  // namespace
 
 std::size_t heap_purge_idle_heaps(bool force) {
+  heap_retire_parked(force);  // their memory then goes back with the pool's and slabs'
   PurgeCtx ctx{force, 0};
   heap_visit_live(purge_one, &ctx);
   return ctx.released;
 }
+
+std::uint64_t heap_purge_delay_ns() { return g_purge_delay_ns.load(std::memory_order_relaxed); }
 
 void heap_set_purge_delay(std::uint64_t ns) { g_purge_delay_ns.store(ns, std::memory_order_relaxed); }
 
