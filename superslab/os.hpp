@@ -1,4 +1,4 @@
-// OS layer: every mapping and madvise hakmem makes goes through here, so placement policy
+// OS layer: every mapping and madvise of the heap goes through here, so placement policy
 // (populate, huge pages, NUMA) lives in one place and is counted (os_stats.hpp). The raw
 // calls below it are the platform layer's (platform/platform.hpp).
 #pragma once
