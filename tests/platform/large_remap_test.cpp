@@ -55,38 +55,46 @@ bool holds(const void* p, std::size_t n, unsigned char v) {
   return c[n - 1] == v;
 }
 
-TEST(PlatformLargeRemap, GrowingReallocKeepsBytesMappedRight) {
-  ASSERT_EQ(hak_option_set("LARGE_CACHE_MB", 0), 0);  // freed huge blocks unmapped at once
-  hak_malloc_trim(0);
-  platform::ScopedOps use(counting_ops());
-  const std::uint64_t before = bytes_mapped();
-  void* p = hak_malloc(4 * kMiB);
+// Freed huge blocks are unmapped at once (no cache), so bytes_mapped returns to its start.
+class PlatformLargeRemap : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(hak_option_set("LARGE_CACHE_MB", 0), 0);
+    hak_malloc_trim(0);
+    before_ = bytes_mapped();
+  }
+  // A 4 MiB huge block, every byte v.
+  static void* filled_block(unsigned char v) {
+    void* p = hak_malloc(4 * kMiB);
+    if (p) fill(p, 4 * kMiB, v);
+    return p;
+  }
+
+  platform::ScopedOps use_{counting_ops()};
+  std::uint64_t before_ = 0;
+};
+
+TEST_F(PlatformLargeRemap, GrowingReallocKeepsBytesMappedRight) {
+  void* p = filled_block(0x11);
   ASSERT_NE(p, nullptr);
-  fill(p, 4 * kMiB, 0x11);
-  const std::uint64_t small = bytes_mapped() - before;
-  EXPECT_GE(small, 4 * kMiB);
+  EXPECT_GE(bytes_mapped() - before_, 4 * kMiB);
   g_mremaps = 0;
   void* q = hak_realloc(p, 40 * kMiB);
   ASSERT_NE(q, nullptr);
   EXPECT_EQ(g_mremaps.load(), 1) << "the grow did not move the pages with mremap";
   EXPECT_TRUE(holds(q, 4 * kMiB, 0x11));
   fill(q, 40 * kMiB, 0x22);
-  const std::uint64_t big = bytes_mapped() - before;
+  const std::uint64_t big = bytes_mapped() - before_;
   EXPECT_GE(big, 40 * kMiB);
   EXPECT_LT(big, 40 * kMiB + 4 * kMiB) << "more counted than one mapping of the new size";
   hak_free(q);
   hak_malloc_trim(0);
-  EXPECT_EQ(bytes_mapped(), before) << "the mapping's growth was not counted, or not uncounted";
+  EXPECT_EQ(bytes_mapped(), before_) << "the mapping's growth was not counted, or not uncounted";
 }
 
-TEST(PlatformLargeRemap, RefusedMremapLeavesBlockAndCountsUnchanged) {
-  ASSERT_EQ(hak_option_set("LARGE_CACHE_MB", 0), 0);
-  hak_malloc_trim(0);
-  platform::ScopedOps use(counting_ops());
-  const std::uint64_t before = bytes_mapped();
-  void* p = hak_malloc(4 * kMiB);
+TEST_F(PlatformLargeRemap, RefusedMremapLeavesBlockAndCountsUnchanged) {
+  void* p = filled_block(0x33);
   ASSERT_NE(p, nullptr);
-  fill(p, 4 * kMiB, 0x33);
   const std::uint64_t with_block = bytes_mapped();
   g_refuse = true;
   g_mremaps = 0;
@@ -104,7 +112,7 @@ TEST(PlatformLargeRemap, RefusedMremapLeavesBlockAndCountsUnchanged) {
     hak_free(q);
   }
   hak_malloc_trim(0);
-  EXPECT_EQ(bytes_mapped(), before);
+  EXPECT_EQ(bytes_mapped(), before_);
 }
 
 }  // namespace
