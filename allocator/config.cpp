@@ -1,7 +1,5 @@
 #include "allocator/config.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -9,6 +7,7 @@
 #include <utility>
 
 #include "allocator/fmt.hpp"
+#include "platform/platform.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap.hpp"
@@ -116,7 +115,7 @@ void warn_bad(const OptionDef& d, const char* text) {
 void TextBuf::flush_stderr() {
   std::size_t off = 0;
   while (off < len_) {
-    ssize_t n = ::write(2, buf_ + off, len_ - off);
+    ssize_t n = platform::ops().write(2, buf_ + off, len_ - off);
     if (n <= 0) break;
     off += static_cast<std::size_t>(n);
   }

@@ -24,6 +24,9 @@
 #include "allocator/profile.hpp"
 #include "allocator/profile_session.hpp"
 #include "hakmem/heap_profile_record.h"
+#include "platform/clock.hpp"
+#include "platform/file_read.hpp"
+#include "platform/platform.hpp"
 
 namespace hakmem {
 namespace {
@@ -56,11 +59,8 @@ char g_path[kPathMax];
 std::atomic_ref<std::uint64_t> u64(std::uint64_t& f) { return std::atomic_ref<std::uint64_t>(f); }
 std::atomic_ref<std::uint32_t> u32(std::uint32_t& f) { return std::atomic_ref<std::uint32_t>(f); }
 
-std::uint64_t realtime_ns() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+std::uint64_t realtime_ns() { return platform::clock_ns(CLOCK_REALTIME); }
+const platform::Ops& sys() { return platform::ops(); }
 
 std::uint32_t live_hash(std::uintptr_t a) {
   return static_cast<std::uint32_t>(((a >> 4) * 0x9e3779b97f4a7c15ull) >> 40) & (kLiveSlots - 1);
@@ -101,7 +101,7 @@ void note_module(std::uint64_t ip) {
     std::memcpy(m.path, name, n);
     m.path[n] = '\0';
   } else {  // the main program
-    ssize_t n = ::readlink("/proc/self/exe", m.path, sizeof(m.path) - 1);
+    ssize_t n = sys().readlink("/proc/self/exe", m.path, sizeof(m.path) - 1);
     m.path[n > 0 ? n : 0] = '\0';
   }
   u32(m.state).store(2, std::memory_order_release);
@@ -277,28 +277,28 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   g_path[pb.size()] = '\0';
   constexpr std::size_t kLiveBytes = sizeof(LiveSlot) * kLiveSlots;
   constexpr std::size_t kTableBytes = kLiveBytes + sizeof(std::atomic<std::uint32_t>) * kRegions;
-  void* live = ::mmap(nullptr, kTableBytes, PROT_READ | PROT_WRITE,
+  void* live = sys().mmap(nullptr, kTableBytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (live == MAP_FAILED) {
     warn("cannot map the address table for", g_path, errno);
     return false;
   }
-  ::unlink(g_path);
-  int fd = ::open(g_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  sys().unlink(g_path);
+  int fd = sys().open(g_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     warn("cannot create", g_path, errno);
-    ::munmap(live, kTableBytes);
+    sys().munmap(live, kTableBytes);
     return false;
   }
   void* mem = MAP_FAILED;
-  if (::fchmod(fd, 0600) == 0 && ::ftruncate(fd, sizeof(hakmem_heap_record)) == 0) {
-    mem = ::mmap(nullptr, sizeof(hakmem_heap_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (sys().fchmod(fd, 0600) == 0 && sys().ftruncate(fd, sizeof(hakmem_heap_record)) == 0) {
+    mem = sys().mmap(nullptr, sizeof(hakmem_heap_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   }
   int err = errno;
-  ::close(fd);
+  sys().close(fd);
   if (mem == MAP_FAILED) {
-    ::unlink(g_path);
-    ::munmap(live, kTableBytes);
+    sys().unlink(g_path);
+    sys().munmap(live, kTableBytes);
     warn("cannot size or map", g_path, err);
     return false;
   }
@@ -309,16 +309,13 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   h.version = HAKMEM_HEAP_VERSION;
   h.header_size = sizeof(hakmem_heap_header);
   h.record_size = sizeof(hakmem_heap_record);
-  h.pid = ::getpid();
+  h.pid = sys().getpid();
   h.start_time_ns = realtime_ns();
   h.updated_time_ns = h.start_time_ns;
   {
-    int sfd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     char buf[1024];
-    ssize_t n = sfd >= 0 ? ::read(sfd, buf, sizeof(buf) - 1) : -1;
-    if (sfd >= 0) ::close(sfd);
+    long n = platform::read_small_file("/proc/self/stat", buf, sizeof(buf));
     if (n > 0) {
-      buf[n] = '\0';
       const char* p = std::strrchr(buf, ')');
       for (int field = 2; p && *p && field < 22; ++p) {
         if (*p == ' ') ++field;
@@ -327,9 +324,7 @@ bool heap_record_create(std::uint64_t sample_bytes) {
       while (p && *p >= '0' && *p <= '9') v = v * 10 + static_cast<std::uint64_t>(*p++ - '0');
       h.start_ticks = v;
     }
-    int cfd = ::open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    n = cfd >= 0 ? ::read(cfd, h.comm, sizeof(h.comm) - 1) : -1;
-    if (cfd >= 0) ::close(cfd);
+    n = platform::read_small_file("/proc/self/comm", h.comm, sizeof(h.comm));
     while (n > 0 && h.comm[n - 1] == '\n') h.comm[--n] = '\0';
   }
   h.sample_bytes = sample_bytes;
@@ -392,13 +387,13 @@ void heap_record_exit() {
   u64(r->header.updated_time_ns).store(realtime_ns(), std::memory_order_relaxed);
   u32(r->header.state).store(HAKMEM_HEAP_STATE_EXITED, std::memory_order_release);
   // In a session the profile goes into its aggregate, and this record goes away.
-  if (session_fold_heap(*r)) ::unlink(g_path);
+  if (session_fold_heap(*r)) sys().unlink(g_path);
 }
 
 void heap_record_fork_child() {
   // The child goes on unprofiled (as with the profile record, profile.cpp): the parent's
   // record is not ours to write.
-  if (g_rec) ::munmap(g_rec, sizeof(hakmem_heap_record));
+  if (g_rec) sys().munmap(g_rec, sizeof(hakmem_heap_record));
   g_rec = nullptr;
 }
 

@@ -28,6 +28,8 @@
 #include "allocator/fast_path.hpp"
 #include "allocator/heap_profile.hpp"
 #include "allocator/heap_unwind.hpp"
+#include "platform/clock.hpp"
+#include "platform/platform.hpp"
 #include "allocator/init.hpp"
 
 namespace hakmem {
@@ -108,9 +110,7 @@ void seed(SampleThread& t) {
   if (g_seed != 0) {
     s = g_seed * 0x9e3779b97f4a7c15ull + n;  // deterministic per thread creation order
   } else {
-    struct timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    s = static_cast<std::uint64_t>(ts.tv_nsec) ^ reinterpret_cast<std::uintptr_t>(&t) ^
+    s = platform::clock_ns(CLOCK_MONOTONIC) ^ reinterpret_cast<std::uintptr_t>(&t) ^
         (n << 32) ^ g_free_tag_key;
   }
   t.rng = s ? s : 1;
@@ -177,7 +177,7 @@ void heap_profile_start() {
   g_mean = static_cast<std::uint64_t>(mean);
   g_seed = static_cast<std::uint64_t>(option(Opt::kHeapSeed));
   if (!heap_record_create(g_mean)) return;
-  pthread_atfork(nullptr, nullptr, on_fork_child);
+  platform::ops().atfork(nullptr, nullptr, on_fork_child);
   g_wanted.store(true, std::memory_order_release);
   if (g_ctor_done.load(std::memory_order_acquire)) enable_now();
 }

@@ -13,6 +13,7 @@
 #include "allocator/heap_profile.hpp"
 #include "allocator/large.hpp"
 #include "allocator/profile.hpp"
+#include "platform/platform.hpp"
 #include "superslab/pool.hpp"
 #include "superslab/topology.hpp"
 #include "superslab/span.hpp"
@@ -75,7 +76,7 @@ void* background_purger(void*) {
     long delay_ms = option(Opt::kPurgeDelayMs);
     long sleep_ms = delay_ms / 2 < 10 ? 10 : delay_ms / 2;
     struct timespec ts{sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
-    nanosleep(&ts, nullptr);
+    platform::ops().clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
     heap_purge_idle_heaps(false);
     pool_purge(false);
     large_purge(false);
@@ -89,7 +90,7 @@ void start_background_purger() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_create(&tid, &attr, background_purger, nullptr) != 0) {
+  if (platform::ops().thread_create(&tid, &attr, background_purger, nullptr) != 0) {
     TextBuf b;
     b.str("hakmem: could not start the background purger; purging on slow paths only\n")
         .flush_stderr();
@@ -124,7 +125,7 @@ void do_init() {
   set_error_reporter(cache_error_hook);
   set_purge_wanted_hook(purge_wanted);
   unified_cache_init();
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  platform::ops().atfork(fork_prepare, fork_parent, fork_child);
 }
 
 }  // namespace

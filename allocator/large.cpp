@@ -1,7 +1,5 @@
 #include "allocator/large.hpp"
 
-#include <sys/mman.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -272,9 +270,9 @@ void* large_realloc(void* p, std::size_t new_size) {
   if (!target) return nullptr;
   char* old_base = h->map_base;
   std::size_t old_size = h->map_size;
-  void* moved = ::mremap(old_base, old_size, need, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-  if (moved == MAP_FAILED) {
-    ::munmap(target, need);
+  void* moved = os::remap_into(old_base, old_size, need, target);
+  if (!moved) {
+    os::release_reservation(target, need);
     return nullptr;
   }
   registry_clear(old_base, old_size);

@@ -32,6 +32,9 @@
 #include "allocator/init.hpp"
 #include "allocator/profile_session.hpp"
 #include "hakmem/hakmem.h"
+#include "platform/clock.hpp"
+#include "platform/file_read.hpp"
+#include "platform/platform.hpp"
 #include "superslab/latency.hpp"
 #include "unified_cache/size_classes.hpp"
 
@@ -54,12 +57,8 @@ hakmem_profile_data g_raw;
 hakmem_profile_data g_base;
 hakmem_profile_data g_out;
 
-std::uint64_t clock_ns(clockid_t id) {
-  struct timespec ts;
-  ::clock_gettime(id, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using platform::clock_ns;
+const platform::Ops& sys() { return platform::ops(); }
 
 std::atomic_ref<std::uint64_t> shared_u64(std::uint64_t& field) {
   return std::atomic_ref<std::uint64_t>(field);
@@ -72,25 +71,10 @@ void warn(const char* what, const char* path, int err) {
   b.str("; profiling is off\n").flush_stderr();
 }
 
-// Reads up to n-1 bytes of a small /proc file into buf (NUL-terminated); returns the length.
-std::size_t read_small_file(const char* path, char* buf, std::size_t n) {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  std::size_t len = 0;
-  while (len + 1 < n) {
-    ssize_t r = ::read(fd, buf + len, n - 1 - len);
-    if (r <= 0) break;
-    len += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
-  buf[len] = '\0';
-  return len;
-}
-
 // Field 22 of /proc/self/stat (start time in clock ticks after boot).
 std::uint64_t process_start_ticks() {
   char buf[1024];
-  if (read_small_file("/proc/self/stat", buf, sizeof(buf)) == 0) return 0;
+  if (platform::read_small_file("/proc/self/stat", buf, sizeof(buf)) <= 0) return 0;
   const char* p = std::strrchr(buf, ')');  // comm may contain spaces and parentheses
   if (!p) return 0;
   ++p;
@@ -110,12 +94,12 @@ std::uint64_t process_start_ticks() {
 // which "%p" stands for the pid. Default /dev/shm/hakmem-<pid>.
 bool build_path(char* out, std::size_t n) {
   const char* env = std::getenv("HAKMEM_PROFILE_PATH");
-  std::uint64_t pid = static_cast<std::uint64_t>(::getpid());
+  std::uint64_t pid = static_cast<std::uint64_t>(sys().getpid());
   TextBuf b;
   struct stat st;
   if (!env || !*env) {
     b.str("/dev/shm/hakmem-").num(pid);
-  } else if (::stat(env, &st) == 0 && S_ISDIR(st.st_mode)) {
+  } else if (sys().stat(env, &st) == 0 && S_ISDIR(st.st_mode)) {
     b.str(env);
     if (env[std::strlen(env) - 1] != '/') b.str("/");
     b.str("hakmem-").num(pid);
@@ -204,7 +188,7 @@ void refresh_locked(hakmem_profile_record* r, std::uint32_t state) {
 }
 
 void refresh(std::uint32_t state) {
-  while (g_refreshing.exchange(true, std::memory_order_acquire)) ::sched_yield();
+  while (g_refreshing.exchange(true, std::memory_order_acquire)) sys().sched_yield();
   if (hakmem_profile_record* r = g_record.load(std::memory_order_acquire)) {
     refresh_locked(r, state);
   }
@@ -217,7 +201,7 @@ void* publisher_main(void*) {
     struct timespec ts;
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (::clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
+    while (sys().clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
     }
     if (g_stop.load(std::memory_order_acquire)) break;
     refresh(HAKMEM_PROFILE_STATE_RUNNING);
@@ -237,11 +221,11 @@ void start_publisher() {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
   pthread_t tid;
-  int err = pthread_create(&tid, &attr, publisher_main, nullptr);
+  int err = sys().thread_create(&tid, &attr, publisher_main, nullptr);
   if (err != 0) {
     // The program's static TLS may not fit a small stack: try the default size.
     pthread_attr_setstacksize(&attr, std::size_t{8} << 20);
-    err = pthread_create(&tid, &attr, publisher_main, nullptr);
+    err = sys().thread_create(&tid, &attr, publisher_main, nullptr);
   }
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -256,7 +240,7 @@ void start_publisher() {
 void on_fork_child() {
   // Only the thread that forked survives; the record is the parent's.
   if (hakmem_profile_record* r = g_record.exchange(nullptr, std::memory_order_acq_rel)) {
-    ::munmap(r, sizeof(*r));
+    sys().munmap(r, sizeof(*r));
   }
   g_refreshing.store(false, std::memory_order_relaxed);
   g_thread_started.store(false, std::memory_order_relaxed);
@@ -266,20 +250,20 @@ void on_fork_child() {
 hakmem_profile_record* create_record(const char* path) {
   // O_EXCL after unlink: a leftover file (an earlier process with this pid) is replaced,
   // and a planted symlink is never followed.
-  ::unlink(path);
-  int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  sys().unlink(path);
+  int fd = sys().open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     warn("cannot create", path, errno);
     return nullptr;
   }
   void* mem = MAP_FAILED;
-  if (::fchmod(fd, 0600) == 0 && ::ftruncate(fd, sizeof(hakmem_profile_record)) == 0) {
-    mem = ::mmap(nullptr, sizeof(hakmem_profile_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (sys().fchmod(fd, 0600) == 0 && sys().ftruncate(fd, sizeof(hakmem_profile_record)) == 0) {
+    mem = sys().mmap(nullptr, sizeof(hakmem_profile_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   }
   int err = errno;
-  ::close(fd);
+  sys().close(fd);
   if (mem == MAP_FAILED) {
-    ::unlink(path);
+    sys().unlink(path);
     warn("cannot size or map", path, err);
     return nullptr;
   }
@@ -297,7 +281,7 @@ __attribute__((destructor)) void profile_destructor() {
   g_stop.store(true, std::memory_order_release);
   refresh(HAKMEM_PROFILE_STATE_EXITED);
   // In a session the final counters go into its aggregate, and this record goes away.
-  if (session_fold_counters(*r)) ::unlink(g_path);
+  if (session_fold_counters(*r)) sys().unlink(g_path);
 }
 
 }  // namespace
@@ -314,11 +298,12 @@ void profile_start() {
   h.version = HAKMEM_PROFILE_VERSION;
   h.header_size = sizeof(hakmem_profile_header);
   h.record_size = sizeof(hakmem_profile_record);
-  h.pid = ::getpid();
+  h.pid = sys().getpid();
   h.start_time_ns = clock_ns(CLOCK_REALTIME);
   h.start_ticks = process_start_ticks();
   char comm[32];
-  std::size_t n = read_small_file("/proc/self/comm", comm, sizeof(comm));
+  long got = platform::read_small_file("/proc/self/comm", comm, sizeof(comm));
+  std::size_t n = got > 0 ? static_cast<std::size_t>(got) : 0;
   while (n > 0 && comm[n - 1] == '\n') comm[--n] = '\0';
   std::memcpy(h.comm, comm, n < sizeof(h.comm) - 1 ? n : sizeof(h.comm) - 1);
   h.num_classes = kNumClasses;
@@ -326,14 +311,14 @@ void profile_start() {
   h.reserved[0] = session_id();  // readers add running session members to the aggregate
   latency_set_enabled(true);
 
-  while (g_refreshing.exchange(true, std::memory_order_acquire)) ::sched_yield();
+  while (g_refreshing.exchange(true, std::memory_order_acquire)) sys().sched_yield();
   refresh_locked(r, HAKMEM_PROFILE_STATE_RUNNING);
   g_refreshing.store(false, std::memory_order_release);
   shared_u64(h.magic).store(HAKMEM_PROFILE_MAGIC, std::memory_order_release);  // valid now
 
   g_record.store(r, std::memory_order_release);
   if (!g_atfork_registered.exchange(true, std::memory_order_acq_rel)) {
-    pthread_atfork(nullptr, nullptr, on_fork_child);
+    sys().atfork(nullptr, nullptr, on_fork_child);
   }
   // A thread can be created once the C library is initialised: now, unless init ran from
   // a malloc made before the constructors (then the constructor starts it).
@@ -351,7 +336,7 @@ bool profile_restart() {
   if (profile_active()) return true;  // this process publishes its own record already
   // A forked child dropped its parent's record (on_fork_child). Its counters are a copy
   // of the parent's: the new record counts from now, like the parent's from its start.
-  while (g_refreshing.exchange(true, std::memory_order_acquire)) ::sched_yield();
+  while (g_refreshing.exchange(true, std::memory_order_acquire)) sys().sched_yield();
   stats_collect(&g_raw);
   g_base = g_raw;
   g_refreshing.store(false, std::memory_order_release);

@@ -16,6 +16,7 @@
 #include "allocator/fmt.hpp"
 #include "allocator/profile.hpp"
 #include "hakmem/profile_session.h"
+#include "platform/platform.hpp"
 
 namespace hakmem {
 namespace {
@@ -55,19 +56,20 @@ void read_session() {
 
 // Opens (creating) the aggregate at path, locks it, sizes and maps it. nullptr on failure.
 void* open_locked(const char* path, std::size_t size, int* fd_out, bool* fresh) {
-  int fd = ::open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const platform::Ops& sys = platform::ops();
+  int fd = sys.open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return nullptr;
-  while (::flock(fd, LOCK_EX) != 0) {
+  while (sys.flock(fd, LOCK_EX) != 0) {
   }
   struct stat st;
-  *fresh = ::fstat(fd, &st) == 0 && st.st_size == 0;
-  if (*fresh && ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    ::close(fd);
+  *fresh = sys.fstat(fd, &st) == 0 && st.st_size == 0;
+  if (*fresh && sys.ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    sys.close(fd);
     return nullptr;
   }
-  void* mem = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* mem = sys.mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (mem == MAP_FAILED) {
-    ::close(fd);
+    sys.close(fd);
     return nullptr;
   }
   *fd_out = fd;
@@ -75,8 +77,8 @@ void* open_locked(const char* path, std::size_t size, int* fd_out, bool* fresh) 
 }
 
 void close_locked(void* mem, std::size_t size, int fd) {
-  ::munmap(mem, size);
-  ::close(fd);  // releases the lock
+  platform::ops().munmap(mem, size);
+  platform::ops().close(fd);  // releases the lock
 }
 
 void path_with(char* out, const char* suffix) {

@@ -1,9 +1,6 @@
 #include "superslab/lock.hpp"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include "platform/platform.hpp"
 #include "superslab/os.hpp"
 
 namespace hakmem {
@@ -21,8 +18,7 @@ void Lock::lock_contended() {
     __builtin_ia32_pause();
   }
   while (state_.exchange(2, std::memory_order_acquire) != 0) {
-    ::syscall(SYS_futex, reinterpret_cast<int*>(&state_), FUTEX_WAIT_PRIVATE, 2, nullptr,
-              nullptr, 0);
+    platform::ops().futex_wait(&state_, 2);
   }
 acquired:
   stats_.acquisitions.fetch_add(1, std::memory_order_relaxed);
@@ -31,8 +27,7 @@ acquired:
 }
 
 void Lock::wake() {
-  ::syscall(SYS_futex, reinterpret_cast<int*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
-            0);
+  platform::ops().futex_wake(&state_, 1);
 }
 
 }  // namespace hakmem

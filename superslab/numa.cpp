@@ -3,15 +3,13 @@
 #include "superslab/numa.hpp"
 
 #include <linux/mempolicy.h>  // MPOL_* constants (kernel UAPI; no library needed)
-#include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 
+#include "platform/platform.hpp"
 #include "superslab/os.hpp"
 
 namespace hakmem {
@@ -37,7 +35,7 @@ bool equals(const char* a, const char* b) { return std::strcmp(a, b) == 0; }
 int numa_current_node() {
   const Topology& t = topology();
   if (t.nodes <= 1) [[likely]] return 0;
-  return topology_node_of_cpu(::sched_getcpu());
+  return topology_node_of_cpu(platform::ops().sched_getcpu());
 }
 
 bool numa_place(void* p, std::size_t len, int node, NumaMode mode) {
@@ -62,8 +60,8 @@ bool numa_place(void* p, std::size_t len, int node, NumaMode mode) {
   }
   // maxnode is one more than the bits passed: the kernel reads maxnode - 1 bits (libnuma
   // passes size + 1 the same way). No MPOL_MF_MOVE: the range is fresh, nothing to migrate.
-  long r = ::syscall(SYS_mbind, p, len, policy, mask,
-                     static_cast<unsigned long>(kMaxNumaNodes) + 1, 0u);
+  long r = platform::ops().mbind(p, len, policy, mask,
+                                 static_cast<unsigned long>(kMaxNumaNodes) + 1, 0u);
   if (r != 0) return fail(errno);
   return true;
 }

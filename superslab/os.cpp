@@ -1,16 +1,16 @@
 #include "superslab/os.hpp"
 
-#include <fcntl.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 
+#include "platform/clock.hpp"
+#include "platform/file_read.hpp"
+#include "platform/platform.hpp"
 #include "superslab/os_stats.hpp"
 
 #ifndef MADV_POPULATE_WRITE
@@ -19,6 +19,9 @@
 
 namespace hakmem::os {
 namespace {
+
+// The raw calls come from the platform table; this file adds the policy and the counts.
+const platform::Ops& sys() { return platform::ops(); }
 
 std::atomic<int> g_huge{static_cast<int>(HugePolicy::kAuto)};
 std::atomic<int> g_populate{static_cast<int>(PopulatePolicy::kAuto)};
@@ -41,7 +44,7 @@ Policy policy() {
 }
 
 void* map(std::size_t size) {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = sys().mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   g_os_stats.mmap_calls.fetch_add(1, std::memory_order_relaxed);
   g_os_stats.bytes_mapped.fetch_add(size, std::memory_order_relaxed);
@@ -54,8 +57,8 @@ static void* trim_to_alignment(char* raw, std::size_t raw_size, std::size_t size
   char* aligned = reinterpret_cast<char*>(start);
   std::size_t head = static_cast<std::size_t>(aligned - raw);
   std::size_t tail = raw_size - head - size;
-  if (head) ::munmap(raw, head);
-  if (tail) ::munmap(aligned + size, tail);
+  if (head) sys().munmap(raw, head);
+  if (tail) sys().munmap(aligned + size, tail);
   return aligned;
 }
 
@@ -63,7 +66,7 @@ void* map_aligned(std::size_t size, std::size_t align, bool try_hugetlb, bool* g
   if (got_hugetlb) *got_hugetlb = false;
   if (try_hugetlb && size % kHugePageSize == 0) {
     // hugetlbfs mappings are naturally 2 MiB aligned; fails at once when none are reserved.
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+    void* p = sys().mmap(nullptr, size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
     if (p != MAP_FAILED) {
       if ((reinterpret_cast<std::uintptr_t>(p) & (align - 1)) == 0) {
@@ -72,12 +75,12 @@ void* map_aligned(std::size_t size, std::size_t align, bool try_hugetlb, bool* g
         if (got_hugetlb) *got_hugetlb = true;
         return p;
       }
-      ::munmap(p, size);
+      sys().munmap(p, size);
     }
   }
   std::size_t raw_size = size + align;
   if (raw_size < size) return nullptr;
-  void* raw = ::mmap(nullptr, raw_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+  void* raw = sys().mmap(nullptr, raw_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                      -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   g_os_stats.mmap_calls.fetch_add(1, std::memory_order_relaxed);
@@ -88,24 +91,39 @@ void* map_aligned(std::size_t size, std::size_t align, bool try_hugetlb, bool* g
 void* reserve_aligned(std::size_t size, std::size_t align) {
   std::size_t raw_size = size + align;
   if (raw_size < size) return nullptr;
-  void* raw = ::mmap(nullptr, raw_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+  void* raw = sys().mmap(nullptr, raw_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   return trim_to_alignment(static_cast<char*>(raw), raw_size, size, align);
 }
 
 void unmap(void* p, std::size_t size) {
-  if (::munmap(p, size) == 0) {
+  if (sys().munmap(p, size) == 0) {
     g_os_stats.munmap_calls.fetch_add(1, std::memory_order_relaxed);
     g_os_stats.bytes_mapped.fetch_sub(size, std::memory_order_relaxed);
   }
+}
+
+void release_reservation(void* p, std::size_t size) { sys().munmap(p, size); }
+
+void* remap_into(void* old_base, std::size_t old_size, std::size_t new_size, void* target) {
+  void* moved = sys().mremap(old_base, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  if (moved == MAP_FAILED) return nullptr;
+  // The old range is gone and the reservation at target is replaced: one mapping grew (or
+  // shrank) by the difference.
+  if (new_size >= old_size) {
+    g_os_stats.bytes_mapped.fetch_add(new_size - old_size, std::memory_order_relaxed);
+  } else {
+    g_os_stats.bytes_mapped.fetch_sub(old_size - new_size, std::memory_order_relaxed);
+  }
+  return moved;
 }
 
 std::size_t populate(void* p, std::size_t len) {
   if (len == 0) return 0;
   if (!g_no_populate_write.load(std::memory_order_relaxed)) {
     g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-    if (::madvise(p, len, MADV_POPULATE_WRITE) == 0) {
+    if (sys().madvise(p, len, MADV_POPULATE_WRITE) == 0) {
       g_os_stats.bytes_populated.fetch_add(len, std::memory_order_relaxed);
       return len;
     }
@@ -121,12 +139,12 @@ std::size_t populate(void* p, std::size_t len) {
 
 bool advise_hugepage(void* p, std::size_t len) {
   g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-  return ::madvise(p, len, MADV_HUGEPAGE) == 0;
+  return sys().madvise(p, len, MADV_HUGEPAGE) == 0;
 }
 
 bool purge_lazy(void* p, std::size_t len) {
   g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-  if (::madvise(p, len, MADV_FREE) == 0) {
+  if (sys().madvise(p, len, MADV_FREE) == 0) {
     g_os_stats.bytes_purged_lazy.fetch_add(len, std::memory_order_relaxed);
     return true;
   }
@@ -135,7 +153,7 @@ bool purge_lazy(void* p, std::size_t len) {
 
 bool purge_now(void* p, std::size_t len) {
   g_os_stats.madvise_calls.fetch_add(1, std::memory_order_relaxed);
-  if (::madvise(p, len, MADV_DONTNEED) == 0) {
+  if (sys().madvise(p, len, MADV_DONTNEED) == 0) {
     g_os_stats.bytes_purged.fetch_add(len, std::memory_order_relaxed);
     return true;
   }
@@ -146,16 +164,12 @@ int thp_mode() {
   int cached = g_thp_mode.load(std::memory_order_relaxed);
   if (cached != -2) return cached;
   int mode = -1;
-  int fd = ::open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    char buf[128] = {};
-    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
-    ::close(fd);
-    if (n > 0) {
-      if (std::strstr(buf, "[always]")) mode = 0;
-      else if (std::strstr(buf, "[madvise]")) mode = 1;
-      else if (std::strstr(buf, "[never]")) mode = 2;
-    }
+  char buf[128];
+  if (platform::read_small_file("/sys/kernel/mm/transparent_hugepage/enabled", buf,
+                                sizeof(buf)) > 0) {
+    if (std::strstr(buf, "[always]")) mode = 0;
+    else if (std::strstr(buf, "[madvise]")) mode = 1;
+    else if (std::strstr(buf, "[never]")) mode = 2;
   }
   g_thp_mode.store(mode, std::memory_order_relaxed);
   return mode;
@@ -163,17 +177,12 @@ int thp_mode() {
 
 std::uint64_t minor_faults() {
   struct rusage ru;
-  ::getrusage(RUSAGE_SELF, &ru);
+  if (sys().getrusage(RUSAGE_SELF, &ru) != 0) return 0;
   return static_cast<std::uint64_t>(ru.ru_minflt);
 }
 
-void yield_cpu() { ::sched_yield(); }
+void yield_cpu() { sys().sched_yield(); }
 
-std::uint64_t now_ns() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
+std::uint64_t now_ns() { return platform::clock_ns(CLOCK_MONOTONIC); }
 
 }  // namespace hakmem::os

@@ -1,5 +1,6 @@
-// OS layer: every mmap/madvise hakmem makes goes through here, so placement policy
-// (populate, huge pages, NUMA) lives in one place and is counted.
+// OS layer: every mapping and madvise of the heap goes through here, so placement policy
+// (populate, huge pages, NUMA) lives in one place and is counted (os_stats.hpp). The raw
+// calls below it are the platform layer's (platform/platform.hpp).
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,13 @@ void* map_aligned(std::size_t size, std::size_t align, bool try_hugetlb = false,
 // Address space only (PROT_NONE, no commit), aligned.
 void* reserve_aligned(std::size_t size, std::size_t align);
 void unmap(void* p, std::size_t size);
+// Gives back address space from reserve_aligned() that was never used (not counted mapped).
+void release_reservation(void* p, std::size_t size);
+// Moves the mapping [old_base, old_base + old_size) onto `target` (a reservation of
+// new_size bytes from reserve_aligned(), which it replaces) and resizes it to new_size:
+// mremap(MREMAP_MAYMOVE | MREMAP_FIXED), pages moved, not copied. bytes_mapped follows the
+// size change. nullptr on failure (errno from the kernel; old mapping and target unchanged).
+void* remap_into(void* old_base, std::size_t old_size, std::size_t new_size, void* target);
 
 // Pre-faults [p, p+len) for writing: MADV_POPULATE_WRITE (Linux >= 5.14), falling back to
 // touching one byte per page. Returns bytes populated.

@@ -1,15 +1,14 @@
 // Topology detection: hwloc through dlopen (never linked: libhakmem.so is preloaded into
-// programs that never use NUMA, and hwloc allocates), else /sys read with open/read into
-// stack buffers (no malloc, no stdio, so it is safe wherever the allocator may run).
+// programs that never use NUMA, and hwloc allocates), else /sys read through the platform
+// layer into stack buffers (no malloc, no stdio, so it is safe wherever the allocator may run).
 #include "superslab/topology.hpp"
 
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstring>
+
+#include "platform/file_read.hpp"
 
 #if __has_include(<hwloc.h>)
 #include <hwloc.h>  // types and constants only: every function is reached through dlsym
@@ -82,21 +81,7 @@ struct Path {
   }
 };
 
-// Reads a small file whole into buf (NUL-terminated); its length, or -1.
-long read_small_file(const char* path, char* buf, std::size_t cap) {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  std::size_t len = 0;
-  while (len + 1 < cap) {
-    ssize_t r = ::read(fd, buf + len, cap - 1 - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    len += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
-  buf[len] = '\0';
-  return static_cast<long>(len);
-}
+using platform::read_small_file;
 
 // Reads a list file into a bitmap; the number of bits set, or -1 when missing or malformed.
 int read_list(const char* path, std::uint64_t* bits, int max_bits) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "platform/platform.hpp"
 #include "superslab/lock.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
@@ -127,7 +128,7 @@ void on_thread_exit(void* arg) {
 void unified_cache_init() {
   bool expected = false;
   if (g_key_ready.load(std::memory_order_acquire)) return;
-  if (pthread_key_create(&g_exit_key, on_thread_exit) == 0) {
+  if (platform::ops().tls_key_create(&g_exit_key, on_thread_exit) == 0) {
     g_key_ready.compare_exchange_strong(expected, true, std::memory_order_acq_rel);
   }
 }
@@ -138,7 +139,7 @@ ThreadHeap* heap_current() {
   ThreadHeap* h = create_heap();
   if (!h) return nullptr;
   t_cache = &h->cache;  // installed first: pthread_setspecific may itself call malloc
-  if (g_key_ready.load(std::memory_order_acquire)) pthread_setspecific(g_exit_key, h);
+  if (g_key_ready.load(std::memory_order_acquire)) platform::ops().tls_set(g_exit_key, h);
   return h;
 }
 
