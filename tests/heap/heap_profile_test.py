@@ -223,6 +223,33 @@ class HeapProfileTest(unittest.TestCase):
         self.assertLess(abs(est - LEAK_BYTES) / LEAK_BYTES, 0.10)
         self.assertIn("heap_helper", first.split("hakmem: leak: ")[0])
 
+    def test_records_of_gone_processes_do_not_pile_up(self):
+        # Outside a session each profiled process, as it starts, removes the records of the
+        # processes that are gone (allocator/profile_reap.hpp): after 300 programs only the
+        # records of those that exited since the last start stay (bash's and the last one's).
+        dead = next(p for p in range(4_000_000, 3_000_000, -7) if not os.path.exists(f"/proc/{p}"))
+        planted = [f"hakmem-{dead}", f"hakmem-{dead}.heap", f"hakmem-{dead}.vfs",
+                   f"hakmem-{os.getpid()}", "hakmem-session-x", "mine-12"]
+        for name in planted:
+            open(os.path.join(self.tmp, name), "w").close()
+        env = dict(os.environ, LD_PRELOAD=ARGS.lib, HAKMEM_PROFILE="1", HAKMEM_HEAP_PROFILE="1",
+                   HAKMEM_PROFILE_PATH=self.tmp)
+        subprocess.run(["bash", "-c", "for i in $(seq 300); do /bin/true; done"], env=env,
+                       check=True, timeout=240)
+        left = sorted(os.listdir(self.tmp))
+        # Kept: a live process's record, names not of the default form, the session's.
+        for name in planted[3:]:
+            self.assertIn(name, left)
+        records = [n for n in left if n not in planted]
+        self.assertLessEqual(len(records), 4, records)  # two processes, .heap beside each
+        self.assertTrue(all(n.startswith("hakmem-") for n in records), records)
+        # The newest stays for a look after the end.
+        newest = max((n for n in records if "." not in n), key=lambda n: os.path.getmtime(
+            os.path.join(self.tmp, n)))
+        show = subprocess.run([ARGS.stat, "show", os.path.join(self.tmp, newest)], capture_output=True,
+                              text=True, check=True).stdout
+        self.assertIn("exited", show)
+
     def test_session_over_a_shell_loop(self):
         # ~100 short programs in one session: only the session's records stay behind, and
         # they hold the summed counters and the sites of all of them.
