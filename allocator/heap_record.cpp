@@ -22,6 +22,7 @@
 #include "allocator/heap_profile.hpp"
 #include "allocator/heap_unwind.hpp"
 #include "allocator/profile.hpp"
+#include "allocator/profile_reap.hpp"
 #include "allocator/profile_session.hpp"
 #include "hakmem/heap_profile_record.h"
 #include "platform/clock.hpp"
@@ -283,6 +284,7 @@ bool heap_record_create(std::uint64_t sample_bytes) {
     warn("cannot map the address table for", g_path, errno);
     return false;
   }
+  profile_reap_gone();  // records of processes that are gone do not pile up
   sys().unlink(g_path);
   int fd = sys().open(g_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {

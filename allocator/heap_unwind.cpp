@@ -64,10 +64,12 @@ GetContextFn g_getcontext = nullptr;
 InitLocalFn g_init_local = nullptr;
 StepFn g_step = nullptr;
 GetRegFn g_get_reg = nullptr;
+bool g_can_step = false;  // every function of the step-by-step walk was found
 
-// The step-by-step walk: what ThreadSanitizer builds use. unw_backtrace's trace cache has a
-// thread-specific key whose destructor locks a mutex after TSan has finished the thread.
-[[maybe_unused]] int step_backtrace(void** out, int max) {
+// The step-by-step walk: a thread's first samples, and every sample in ThreadSanitizer
+// builds (unw_backtrace's trace cache has a thread-specific key whose destructor locks a
+// mutex after TSan has finished the thread).
+int step_backtrace(void** out, int max) {
   unw_context_t ctx;
   unw_cursor_t cur;
   if (g_getcontext(&ctx) != 0 || g_init_local(&cur, &ctx) != 0) return 0;
@@ -159,8 +161,9 @@ bool unwind_load() {
   g_init_local = reinterpret_cast<InitLocalFn>(::dlsym(lib, "_ULx86_64_init_local"));
   g_step = reinterpret_cast<StepFn>(::dlsym(lib, "_ULx86_64_step"));
   g_get_reg = reinterpret_cast<GetRegFn>(::dlsym(lib, "_ULx86_64_get_reg"));
+  g_can_step = g_getcontext && g_init_local && g_step && g_get_reg;
 #ifdef __SANITIZE_THREAD__
-  if (g_getcontext && g_init_local && g_step && g_get_reg) g_backtrace = step_backtrace;
+  if (g_can_step) g_backtrace = step_backtrace;
 #endif
   if (!g_backtrace || !g_proc_info || !g_local_as) {
     warn("libunwind.so.8 lacks unw_backtrace");
@@ -198,7 +201,14 @@ bool unwind_load() {
 unsigned unwind_stack(std::uint64_t* out, unsigned max, std::uint64_t* walked) {
   constexpr int kRaw = 64;
   void* raw[kRaw];
-  int n = g_backtrace(raw, kRaw);
+  // A thread's first samples walk step by step: unw_backtrace maps a trace cache for each
+  // thread (about 28 page faults at its first use, PERF_NOTES.md), which a short thread
+  // with a sample or two never repays; threads that sample more use the cached walk.
+  constexpr unsigned kStepWalks = 4;
+  static __thread unsigned t_walks __attribute__((tls_model("initial-exec")));
+  bool step = g_can_step && t_walks < kStepWalks;
+  if (step) ++t_walks;
+  int n = step ? step_backtrace(raw, kRaw) : g_backtrace(raw, kRaw);
   if (n < 0) n = 0;
   *walked += static_cast<std::uint64_t>(n);
   int first = 0;

@@ -7,8 +7,10 @@
 //    constructor when init ran before the C library was fully up (an early malloc).
 //  - the publisher sleeps HAKMEM_PROFILE_INTERVAL_MS, then refreshes; a reset request
 //    written by hakmem-stat is honoured at the next refresh.
-//  - at exit (destructor) one final refresh marks the record EXITED. The file stays for a
-//    post-mortem look; `hakmem-stat clean` removes records of dead processes.
+//  - at exit (destructor) one final refresh marks the record EXITED. In a session the record
+//    is folded into the session's and removed; outside one the file stays for a post-mortem
+//    look until the next profiled process starts in its directory (profile_reap.hpp) or
+//    `hakmem-stat clean`.
 //  - a fork()ed child does not write the parent's record: it unmaps it and is not profiled
 //    (a child that execs a program under the same environment gets a record of its own).
 // No malloc anywhere: static buffers, stack, and system calls.
@@ -30,6 +32,7 @@
 #include "allocator/config.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/init.hpp"
+#include "allocator/profile_reap.hpp"
 #include "allocator/profile_session.hpp"
 #include "hakmem/hakmem.h"
 #include "platform/clock.hpp"
@@ -292,6 +295,7 @@ void profile_start() {
     warn("HAKMEM_PROFILE_PATH is too long:", "", 0);
     return;
   }
+  profile_reap_gone();  // records of processes that are gone do not pile up
   hakmem_profile_record* r = create_record(g_path);
   if (!r) return;
   hakmem_profile_header& h = r->header;

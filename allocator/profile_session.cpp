@@ -136,6 +136,45 @@ std::uint32_t session_stack(hakmem_heap_record* agg, const std::uint64_t* f, uns
   return 0;
 }
 
+// What both aggregates' headers say alike; the magic is written last, after the fold.
+template <class Header>
+void init_aggregate_header(Header& h, const Header& src, std::uint32_t version, std::uint64_t size,
+                           std::uint32_t state) {
+  h.version = version;
+  h.header_size = sizeof(Header);
+  h.record_size = size;
+  h.pid = 0;
+  h.start_time_ns = src.start_time_ns;
+  std::memcpy(h.comm, "session", 8);
+  h.state = state;
+  h.reserved[0] = session_id();
+}
+
+// Opens and locks the aggregate of type Rec at path; made fresh (*fresh) or checked to be
+// one (a file that is not is not ours to overwrite: nullptr).
+template <class Rec>
+Rec* open_aggregate(const char* path, std::uint64_t magic, int* fd, bool* fresh) {
+  void* mem = open_locked(path, sizeof(Rec), fd, fresh);
+  if (!mem) return nullptr;
+  auto* agg = static_cast<Rec*>(mem);
+  if (!*fresh && (agg->header.magic != magic || agg->header.record_size != sizeof(Rec))) {
+    close_locked(mem, sizeof(Rec), *fd);
+    return nullptr;
+  }
+  return agg;
+}
+
+// The estimated values of a stack entry or a header (both name them alike).
+template <class T>
+void add_counts(T& d, const T& s) {
+  d.samples += s.samples;
+  d.alloc_bytes += s.alloc_bytes;
+  d.alloc_objects += s.alloc_objects;
+  d.live_samples += s.live_samples;
+  d.live_bytes += s.live_bytes;
+  d.live_objects += s.live_objects;
+}
+
 }  // namespace
 
 std::uint64_t session_id() {
@@ -147,26 +186,16 @@ bool session_fold_counters(const hakmem_profile_record& r) {
   if (session_id() == 0) return false;
   int fd;
   bool fresh;
-  void* mem = open_locked(g_base, sizeof(hakmem_profile_record), &fd, &fresh);
-  if (!mem) return false;
-  auto* agg = static_cast<hakmem_profile_record*>(mem);
+  auto* agg = open_aggregate<hakmem_profile_record>(g_base, HAKMEM_PROFILE_MAGIC, &fd, &fresh);
+  if (!agg) return false;
   hakmem_profile_header& h = agg->header;
   if (fresh) {
-    h.version = HAKMEM_PROFILE_VERSION;
-    h.header_size = sizeof(hakmem_profile_header);
-    h.record_size = sizeof(hakmem_profile_record);
-    h.pid = 0;
-    h.start_time_ns = r.header.start_time_ns;
-    std::memcpy(h.comm, "session", 8);
-    h.state = HAKMEM_PROFILE_STATE_EXITED;
+    init_aggregate_header(h, r.header, HAKMEM_PROFILE_VERSION, sizeof(hakmem_profile_record),
+                          HAKMEM_PROFILE_STATE_EXITED);
     h.num_classes = r.header.num_classes;
     h.num_locks = r.header.num_locks;
     h.num_hists = r.header.num_hists;
     h.interval_ms = r.header.interval_ms;
-    h.reserved[0] = session_id();
-  } else if (h.magic != HAKMEM_PROFILE_MAGIC || h.record_size != sizeof(hakmem_profile_record)) {
-    close_locked(mem, sizeof(hakmem_profile_record), fd);  // not ours to overwrite
-    return false;
   }
   auto seq = u64(h.seq);
   std::uint64_t s = seq.load(std::memory_order_relaxed);
@@ -178,7 +207,7 @@ bool session_fold_counters(const hakmem_profile_record& r) {
   h.reserved[HAKMEM_SESSION_FOLDED_SLOT] += 1;
   seq.store(s + 2, std::memory_order_release);
   if (fresh) u64(h.magic).store(HAKMEM_PROFILE_MAGIC, std::memory_order_release);
-  close_locked(mem, sizeof(hakmem_profile_record), fd);
+  close_locked(agg, sizeof(hakmem_profile_record), fd);
   return true;
 }
 
@@ -188,27 +217,17 @@ bool session_fold_heap(const hakmem_heap_record& r) {
   path_with(path, HAKMEM_HEAP_SUFFIX);
   int fd;
   bool fresh;
-  void* mem = open_locked(path, sizeof(hakmem_heap_record), &fd, &fresh);
-  if (!mem) return false;
-  auto* agg = static_cast<hakmem_heap_record*>(mem);
+  auto* agg = open_aggregate<hakmem_heap_record>(path, HAKMEM_HEAP_MAGIC, &fd, &fresh);
+  if (!agg) return false;
   hakmem_heap_header& h = agg->header;
   if (fresh) {
-    h.version = HAKMEM_HEAP_VERSION;
-    h.header_size = sizeof(hakmem_heap_header);
-    h.record_size = sizeof(hakmem_heap_record);
-    h.pid = 0;
-    h.start_time_ns = r.header.start_time_ns;
-    std::memcpy(h.comm, "session", 8);
+    init_aggregate_header(h, r.header, HAKMEM_HEAP_VERSION, sizeof(hakmem_heap_record),
+                          HAKMEM_HEAP_STATE_EXITED);
     h.sample_bytes = r.header.sample_bytes;
     h.max_depth = HAKMEM_HEAP_MAX_DEPTH;
     h.max_stacks = HAKMEM_HEAP_MAX_STACKS;
     h.max_modules = HAKMEM_HEAP_MAX_MODULES;
-    h.state = HAKMEM_HEAP_STATE_EXITED;
-    h.reserved[0] = session_id();
     agg->stacks[0].state = 2;
-  } else if (h.magic != HAKMEM_HEAP_MAGIC || h.record_size != sizeof(hakmem_heap_record)) {
-    close_locked(mem, sizeof(hakmem_heap_record), fd);
-    return false;
   }
   // The process's modules as session modules.
   int map[HAKMEM_HEAP_MAX_MODULES];
@@ -234,20 +253,9 @@ bool session_fold_heap(const hakmem_heap_record& r) {
                            : agg->modules[map[best]].bias + (ip - r.modules[best].bias);
     }
     std::uint32_t j = i == 0 ? 0 : session_stack(agg, frames, n);
-    hakmem_heap_stack& d = agg->stacks[j];
-    d.samples += s.samples;
-    d.alloc_bytes += s.alloc_bytes;
-    d.alloc_objects += s.alloc_objects;
-    d.live_samples += s.live_samples;
-    d.live_bytes += s.live_bytes;
-    d.live_objects += s.live_objects;
+    add_counts(agg->stacks[j], s);
   }
-  h.samples += r.header.samples;
-  h.live_samples += r.header.live_samples;
-  h.alloc_bytes += r.header.alloc_bytes;
-  h.alloc_objects += r.header.alloc_objects;
-  h.live_bytes += r.header.live_bytes;
-  h.live_objects += r.header.live_objects;
+  add_counts(h, r.header);
   if (r.header.peak_bytes > h.peak_bytes) h.peak_bytes = r.header.peak_bytes;
   h.dropped_live += r.header.dropped_live;
   h.unwind_frames += r.header.unwind_frames;
@@ -255,7 +263,7 @@ bool session_fold_heap(const hakmem_heap_record& r) {
   h.updated_time_ns = r.header.updated_time_ns;
   h.reserved[HAKMEM_SESSION_FOLDED_SLOT] += 1;
   if (fresh) u64(h.magic).store(HAKMEM_HEAP_MAGIC, std::memory_order_release);
-  close_locked(mem, sizeof(hakmem_heap_record), fd);
+  close_locked(agg, sizeof(hakmem_heap_record), fd);
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -42,6 +43,12 @@ long linux_futex_wake(std::atomic<int>* word, int count) {
 static_assert(sizeof(std::atomic<int>) == sizeof(int) && std::atomic<int>::is_always_lock_free);
 
 int linux_open(const char* path, int flags, mode_t mode) { return ::open(path, flags, mode); }
+int linux_openat(int dirfd, const char* path, int flags, mode_t mode) {
+  return ::openat(dirfd, path, flags, mode);
+}
+long linux_getdents64(int fd, void* buf, std::size_t len) {
+  return ::syscall(SYS_getdents64, fd, buf, len);
+}
 
 constexpr Ops kLinuxOps{
     .mmap = ::mmap,
@@ -73,6 +80,11 @@ constexpr Ops kLinuxOps{
     .stat = ::stat,
     .flock = ::flock,
     .readlink = ::readlink,
+    .openat = linux_openat,
+    .pread = ::pread,
+    .unlinkat = ::unlinkat,
+    .getdents64 = linux_getdents64,
+    .kill = ::kill,
 };
 
 }  // namespace

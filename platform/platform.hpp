@@ -78,6 +78,12 @@ struct Ops {
   int (*stat)(const char* path, struct stat* out);
   int (*flock)(int fd, int operation);
   ssize_t (*readlink)(const char* path, char* buf, std::size_t len);
+  // Directory scans (the profile records' reaper, allocator/profile_reap.cpp).
+  int (*openat)(int dirfd, const char* path, int flags, mode_t mode);
+  ssize_t (*pread)(int fd, void* buf, std::size_t len, off_t offset);
+  int (*unlinkat)(int dirfd, const char* path, int flags);
+  long (*getdents64)(int fd, void* buf, std::size_t len);  // the raw syscall: no malloc
+  int (*kill)(pid_t pid, int sig);
 };
 
 // The real calls. A fake copies this and overrides some entries.

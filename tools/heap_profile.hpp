@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,20 +33,41 @@ struct Frame {
   std::string module;      // path of the mapped object
 };
 
-// A stack with its values (estimated), frames root first.
-struct Site {
-  std::vector<Frame> frames;  // root (main, _start) first, allocation site last
+// The estimated values of a stack, and of a whole profile: one list (kCountFields) for
+// reading a record, merging profiles, and the JSON export and import.
+struct Counts {
   std::uint64_t live_bytes = 0, live_objects = 0, alloc_bytes = 0, alloc_objects = 0;
   std::uint64_t samples = 0, live_samples = 0;
+  Counts& operator+=(const Counts& o);
+};
+inline constexpr std::pair<const char*, std::uint64_t Counts::*> kCountFields[] = {
+    {"live_bytes", &Counts::live_bytes},       {"live_objects", &Counts::live_objects},
+    {"alloc_bytes", &Counts::alloc_bytes},     {"alloc_objects", &Counts::alloc_objects},
+    {"samples", &Counts::samples},             {"live_samples", &Counts::live_samples}};
+// From a record's stack entry or header (both name the fields alike).
+template <class R>
+Counts counts_of(const R& r) {
+  Counts c;
+  c.live_bytes = r.live_bytes;
+  c.live_objects = r.live_objects;
+  c.alloc_bytes = r.alloc_bytes;
+  c.alloc_objects = r.alloc_objects;
+  c.samples = r.samples;
+  c.live_samples = r.live_samples;
+  return c;
+}
+
+// A stack with its values (estimated), frames root first.
+struct Site : Counts {
+  std::vector<Frame> frames;  // root (main, _start) first, allocation site last
   std::string key() const;  // "root;...;leaf" function names: the folded-stack key
 };
 
-struct HeapProfile {
+struct HeapProfile : Counts {
   long pid = 0;
   std::string comm;
   std::uint64_t sample_bytes = 0;
-  std::uint64_t live_bytes = 0, live_objects = 0, alloc_bytes = 0, alloc_objects = 0;
-  std::uint64_t peak_bytes = 0, samples = 0, live_samples = 0;
+  std::uint64_t peak_bytes = 0;
   std::uint64_t dropped_stacks = 0, dropped_live = 0, nested_allocs = 0;
   std::uint64_t processes = 1;  // summed over a session
   std::vector<Site> sites;

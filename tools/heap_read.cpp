@@ -157,13 +157,8 @@ HeapProfile symbolise(const HeapSnapshot& s) {
   p.pid = static_cast<long>(h.pid);
   p.comm = std::string(h.comm, strnlen(h.comm, sizeof(h.comm)));
   p.sample_bytes = h.sample_bytes;
-  p.live_bytes = h.live_bytes;
-  p.live_objects = h.live_objects;
-  p.alloc_bytes = h.alloc_bytes;
-  p.alloc_objects = h.alloc_objects;
+  static_cast<Counts&>(p) = counts_of(h);
   p.peak_bytes = h.peak_bytes;
-  p.samples = h.samples;
-  p.live_samples = h.live_samples;
   p.dropped_stacks = h.dropped_stacks;
   p.dropped_live = h.dropped_live;
   p.nested_allocs = h.nested_allocs;
@@ -172,12 +167,7 @@ HeapProfile symbolise(const HeapSnapshot& s) {
     const hakmem_heap_stack& st = s.rec->stacks[i];
     if (st.state != 2 || st.samples == 0) continue;
     Site site;
-    site.live_bytes = st.live_bytes;
-    site.live_objects = st.live_objects;
-    site.alloc_bytes = st.alloc_bytes;
-    site.alloc_objects = st.alloc_objects;
-    site.samples = st.samples;
-    site.live_samples = st.live_samples;
+    static_cast<Counts&>(site) = counts_of(st);
     unsigned depth = std::min<unsigned>(st.depth, HAKMEM_HEAP_MAX_DEPTH);
     for (unsigned k = depth; k-- > 0;) site.frames.push_back(sym.lookup(st.frames[k]));
     if (depth == 0) site.frames.push_back(Frame{0, "[stack table full]", "", 0, ""});
@@ -186,14 +176,14 @@ HeapProfile symbolise(const HeapSnapshot& s) {
   return p;
 }
 
+Counts& Counts::operator+=(const Counts& o) {
+  for (const auto& [name, field] : kCountFields) this->*field += o.*field;
+  return *this;
+}
+
 void merge_into(HeapProfile& a, const HeapProfile& b) {
-  a.live_bytes += b.live_bytes;
-  a.live_objects += b.live_objects;
-  a.alloc_bytes += b.alloc_bytes;
-  a.alloc_objects += b.alloc_objects;
+  a += b;
   a.peak_bytes += b.peak_bytes;  // a sum of peaks: an upper bound of the joint peak
-  a.samples += b.samples;
-  a.live_samples += b.live_samples;
   a.dropped_stacks += b.dropped_stacks;
   a.dropped_live += b.dropped_live;
   a.nested_allocs += b.nested_allocs;
@@ -208,13 +198,7 @@ void merge_into(HeapProfile& a, const HeapProfile& b) {
       a.sites.push_back(s);
       continue;
     }
-    Site& d = a.sites[it->second];
-    d.live_bytes += s.live_bytes;
-    d.live_objects += s.live_objects;
-    d.alloc_bytes += s.alloc_bytes;
-    d.alloc_objects += s.alloc_objects;
-    d.samples += s.samples;
-    d.live_samples += s.live_samples;
+    a.sites[it->second] += s;
   }
 }
 

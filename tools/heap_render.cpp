@@ -110,25 +110,15 @@ nlohmann::ordered_json heap_to_json(const HeapProfile& p) {
   j["comm"] = p.comm;
   j["processes"] = p.processes;
   j["sample_bytes"] = p.sample_bytes;
-  j["live_bytes"] = p.live_bytes;
-  j["live_objects"] = p.live_objects;
+  for (const auto& [name, field] : kCountFields) j[name] = p.*field;
   j["peak_bytes"] = p.peak_bytes;
-  j["alloc_bytes"] = p.alloc_bytes;
-  j["alloc_objects"] = p.alloc_objects;
-  j["samples"] = p.samples;
-  j["live_samples"] = p.live_samples;
   j["dropped_stacks"] = p.dropped_stacks;
   j["dropped_live"] = p.dropped_live;
   j["nested_allocs"] = p.nested_allocs;
   auto sites = nlohmann::ordered_json::array();
   for (const Site& s : p.sites) {
     nlohmann::ordered_json js;
-    js["live_bytes"] = s.live_bytes;
-    js["live_objects"] = s.live_objects;
-    js["alloc_bytes"] = s.alloc_bytes;
-    js["alloc_objects"] = s.alloc_objects;
-    js["samples"] = s.samples;
-    js["live_samples"] = s.live_samples;
+    for (const auto& [name, field] : kCountFields) js[name] = s.*field;
     auto frames = nlohmann::ordered_json::array();  // root first
     for (const Frame& f : s.frames) {
       frames.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line},
@@ -150,21 +140,11 @@ HeapProfile heap_from_json(const nlohmann::json& j) {
   p.comm = j.value("comm", "");
   p.processes = j.value("processes", 1ull);
   p.sample_bytes = j.value("sample_bytes", 0ull);
-  p.live_bytes = j.value("live_bytes", 0ull);
-  p.live_objects = j.value("live_objects", 0ull);
+  for (const auto& [name, field] : kCountFields) p.*field = j.value(name, 0ull);
   p.peak_bytes = j.value("peak_bytes", 0ull);
-  p.alloc_bytes = j.value("alloc_bytes", 0ull);
-  p.alloc_objects = j.value("alloc_objects", 0ull);
-  p.samples = j.value("samples", 0ull);
-  p.live_samples = j.value("live_samples", 0ull);
   for (const auto& js : j.at("sites")) {
     Site s;
-    s.live_bytes = js.value("live_bytes", 0ull);
-    s.live_objects = js.value("live_objects", 0ull);
-    s.alloc_bytes = js.value("alloc_bytes", 0ull);
-    s.alloc_objects = js.value("alloc_objects", 0ull);
-    s.samples = js.value("samples", 0ull);
-    s.live_samples = js.value("live_samples", 0ull);
+    for (const auto& [name, field] : kCountFields) s.*field = js.value(name, 0ull);
     for (const auto& jf : js.at("frames")) {
       s.frames.push_back(Frame{jf.value("address", 0ull), jf.value("function", ""),
                                jf.value("file", ""), jf.value("line", 0), jf.value("module", "")});

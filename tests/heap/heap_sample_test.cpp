@@ -18,32 +18,12 @@
 
 #include "hakmem/hakmem.h"
 #include "hakmem/heap_profile_record.h"
+#include "heap_record_view.hpp"
 
 namespace {
 
-std::string heap_path() {
-  std::string spec = std::getenv("HAKMEM_PROFILE_PATH");
-  auto at = spec.find("%p");
-  spec.replace(at, 2, std::to_string(::getpid()));
-  return spec + HAKMEM_HEAP_SUFFIX;
-}
-
-struct Record {
-  const hakmem_heap_record* r = nullptr;
-  Record() {
-    int fd = ::open(heap_path().c_str(), O_RDONLY);
-    if (fd < 0) return;
-    void* m = ::mmap(nullptr, sizeof(hakmem_heap_record), PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (m != MAP_FAILED) r = static_cast<const hakmem_heap_record*>(m);
-  }
-  ~Record() {
-    if (r) ::munmap(const_cast<hakmem_heap_record*>(r), sizeof(*r));
-  }
-  std::uint64_t get(const std::uint64_t& f) const {
-    return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(f)).load();
-  }
-};
+using hakt::heap_path;
+using hakt::Record;
 
 __attribute__((noinline)) void* alloc_here(std::size_t n) {
   void* p = hak_malloc(n);
