@@ -21,8 +21,8 @@ inline constexpr std::size_t kUnitSize = std::size_t{1} << kUnitShift;
 inline constexpr unsigned kUnitsPerSuperSlab = kSuperSlabSize / kUnitSize;  // 32
 inline constexpr std::size_t kSuperSlabHeaderSize = 8192;
 inline constexpr std::uint64_t kSuperSlabMagic = 0x48414b4d454d5353ull;  // "HAKMEMSS"
-inline constexpr std::uint8_t kUnitFree = 0xff;
 inline constexpr std::uint32_t kAllUnits = 0xffffffffu;  // a unit bitmap with every unit set
+static_assert(kUnitsPerSuperSlab == 32, "unit bitmaps are 32-bit words");
 inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
 struct FreeObject {
@@ -80,6 +80,29 @@ struct alignas(32) UnitGeometry {
   std::uint32_t owner_tag;
 };
 static_assert(sizeof(UnitGeometry) == 32);
+// A free unit's geometry: no object starts there (bytes == 0), and a divisor of 1.
+inline constexpr UnitGeometry kFreeUnitGeometry{0, 0, 1, 0};
+
+// SuperSlab::unit_info: the size class in the low byte, the first unit of the unit's slab in
+// the high byte. A free unit holds kUnitFree (class 0xff, no slab).
+inline constexpr unsigned kUnitInfoFirstShift = 8;
+inline constexpr std::uint16_t kUnitInfoClassMask = 0xff;
+inline constexpr std::uint16_t kUnitFree = 0xff;
+constexpr std::uint16_t unit_info_pack(unsigned first_unit, unsigned cls) {
+  return static_cast<std::uint16_t>((first_unit << kUnitInfoFirstShift) |
+                                    (cls & kUnitInfoClassMask));
+}
+constexpr unsigned unit_info_class(std::uint16_t info) { return info & kUnitInfoClassMask; }
+constexpr unsigned unit_info_first(std::uint16_t info) { return info >> kUnitInfoFirstShift; }
+
+// Bitmap of the `units` units starting at `first` (units + first <= 32).
+constexpr std::uint32_t unit_run_mask(unsigned first, unsigned units) {
+  return (units >= kUnitsPerSuperSlab ? kAllUnits : ((1u << units) - 1)) << first;
+}
+// Bitmap of units [from, to) (to <= 32).
+constexpr std::uint32_t unit_range_mask(unsigned from, unsigned to) {
+  return unit_run_mask(from, to - from);
+}
 
 struct SuperSlab {
   std::uint64_t magic;
@@ -97,8 +120,8 @@ struct SuperSlab {
   std::uint32_t populated_units;       // bitmap: unit i is pre-faulted whole (owner only)
   std::uint32_t touched_units;         // bitmap: unit i may hold resident pages (sparse use)
   std::uint32_t free_seen_units;       // bitmap: unit i was free at the last purge pass
-  // Per unit: size class in the low byte, first unit of its slab in the high byte; read by
-  // free() from any thread without a lock (written before objects are handed out).
+  // Per unit: size class and first unit of its slab, packed by unit_info_pack (below); read
+  // by free() from any thread without a lock (written before objects are handed out).
   std::uint16_t unit_info[kUnitsPerSuperSlab];
   UnitGeometry geometry[kUnitsPerSuperSlab];
   std::atomic<std::uint32_t> remote_pending;  // bit i: slab at unit i got remote frees
@@ -122,7 +145,7 @@ inline char* unit_address(SuperSlab* ss, unsigned unit) {
   return reinterpret_cast<char*>(ss) + (std::size_t{unit} << kUnitShift);
 }
 inline Slab* slab_of(SuperSlab* ss, const void* p) {
-  return &ss->slabs[ss->unit_info[unit_of(p)] >> 8];
+  return &ss->slabs[unit_info_first(ss->unit_info[unit_of(p)])];
 }
 
 // Units a slab of `obj_size` spans: enough for at least 8 objects.
