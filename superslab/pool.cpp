@@ -11,7 +11,7 @@
 
 namespace hakmem {
 extern std::atomic<std::uint32_t> g_dense_threshold;
-std::atomic<int> g_numa_mode{0};
+std::atomic<int> g_numa_mode{0};  // NUMA (pool_configure)
 
 namespace {
 
@@ -180,7 +180,7 @@ PoolConfig pool_config() {
 const PoolStats& pool_stats() { return g_stats; }
 Lock& pool_lock() { return g_pool_lock; }
 
-std::atomic<std::uint32_t> g_dense_threshold{4};
+std::atomic<std::uint32_t> g_dense_threshold{0};  // DENSE_AFTER_SLABS (pool_configure)
 
 std::uint32_t pool_dense_threshold() { return g_dense_threshold.load(std::memory_order_relaxed); }
 

@@ -10,7 +10,9 @@
 namespace hakmem {
 namespace {
 
-std::atomic<std::uint64_t> g_purge_delay_ns{500ull * 1000 * 1000};  // PURGE_DELAY_MS until configured
+// PURGE_DELAY_MS, set by heap_set_purge_delay at start-up (allocator/config.cpp: config_apply
+// runs before the first allocation and holds the default).
+std::atomic<std::uint64_t> g_purge_delay_ns{0};
 constexpr std::size_t kPage = os::kPageSize;
 constexpr std::uint32_t kMaxSlabObjects = 4 * kUnitSize / 16;  // 16 B objects in 4 units
 using purge_pages::bit;

@@ -55,7 +55,7 @@ struct ThreadCache {
   FastCounters counters;
 };
 
-// Byte offset of class cls's bin in a ThreadCache: what SuperSlab::unit_tag holds and the
+// Byte offset of class cls's bin in a ThreadCache: what UnitGeometry::owner_tag holds and the
 // tiny-size table maps to, so the fast paths index bins with an add, not a multiply.
 constexpr std::uint32_t bin_offset(unsigned cls) { return cls * sizeof(Bin); }
 inline Bin& bin_at(ThreadCache* tc, std::uint32_t offset) {
