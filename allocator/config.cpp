@@ -8,6 +8,7 @@
 
 #include "allocator/fmt.hpp"
 #include "platform/platform.hpp"
+#include "superslab/numa.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap.hpp"
@@ -15,26 +16,33 @@
 namespace hakmem {
 namespace {
 
-const char* const kPopulateNames[] = {"auto", "always", "never", nullptr};
-const char* const kHugeNames[] = {"auto", "thp", "hugetlb", "off", nullptr};
+// Enum options: names in value order (the value is the index), and their first and last.
+const char* const kPopulateNames[] = {"auto", "always", "never", nullptr};  // = PopulatePolicy
+const char* const kHugeNames[] = {"auto", "thp", "hugetlb", "off", nullptr};  // = HugePolicy
 const char* const kOnErrorNames[] = {"report", "abort", nullptr};
-const char* const kBackgroundNames[] = {"off", "on", "auto", nullptr};  // = BackgroundMode
+const char* const kBackgroundNames[] = {"off", "on", "auto", nullptr};
 const char* const kNumaNames[] = {"local", "interleave", "off", nullptr};  // = NumaMode
+template <typename E>
+constexpr long ev(E e) { return static_cast<long>(e); }
 
 constexpr OptionDef kDefs[] = {
     {"VERBOSE", 0, 0, 1, nullptr, "print every option and its source at start"},
     {"STATS", 0, 0, 1, nullptr, "print a statistics summary at exit"},
     {"PROFILE", 0, 0, 1, nullptr, "publish live counters in /dev/shm/hakmem-<pid>"},
-    {"POPULATE", 0, 0, 2, kPopulateNames, "pre-fault memory the hot path will write"},
-    {"HUGEPAGES", 0, 0, 3, kHugeNames, "huge pages for dense SuperSlabs"},
+    {"POPULATE", ev(os::PopulatePolicy::kAuto), 0, ev(os::PopulatePolicy::kNever), kPopulateNames,
+     "pre-fault memory the hot path will write"},
+    {"HUGEPAGES", ev(os::HugePolicy::kAuto), 0, ev(os::HugePolicy::kOff), kHugeNames,
+     "huge pages for dense SuperSlabs"},
     {"PURGE_DELAY_MS", 500, 0, 3600000, nullptr, "idle time before memory is returned"},
     {"RESERVE_MB", 64, 0, 1 << 20, nullptr, "empty SuperSlabs kept warm"},
-    {"BACKGROUND", 2, 0, 2, kBackgroundNames,
+    {"BACKGROUND", kBackgroundAuto, kBackgroundOff, kBackgroundAuto, kBackgroundNames,
      "purger thread: off, on (from the start), auto (started once the program has freed "
      "8 MiB)"},
-    {"NUMA", 0, 0, 2, kNumaNames, "SuperSlab placement on multi-node machines"},
+    {"NUMA", ev(NumaMode::kLocal), 0, ev(NumaMode::kOff), kNumaNames,
+     "SuperSlab placement on multi-node machines"},
     {"LARGE_CACHE_MB", 256, 0, 1 << 20, nullptr, "freed huge blocks kept mapped for reuse"},
-    {"ON_ERROR", 0, 0, 1, kOnErrorNames, "invalid/double free: report and continue, or abort"},
+    {"ON_ERROR", kOnErrorReport, kOnErrorReport, kOnErrorAbort, kOnErrorNames,
+     "invalid/double free: report and continue, or abort"},
     {"DENSE_AFTER_SLABS", 4, 0, 65535, nullptr,
      "slabs a size class fills before its next ones come from whole-populated, huge-page "
      "SuperSlabs (0: always)"},

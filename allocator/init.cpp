@@ -14,6 +14,7 @@
 #include "allocator/large.hpp"
 #include "allocator/profile.hpp"
 #include "platform/platform.hpp"
+#include "superslab/numa.hpp"
 #include "superslab/pool.hpp"
 #include "superslab/topology.hpp"
 #include "superslab/span.hpp"
@@ -147,7 +148,7 @@ void init_slow() {
     // Topology is read after bootstrap (it may load hwloc, which allocates). Only the node
     // count is read here (one small file): every process pays this, and on one node
     // nothing else is needed.
-    if (option(Opt::kNuma) != 2) topology_load_if_multinode();
+    if (option(Opt::kNuma) != static_cast<long>(NumaMode::kOff)) topology_load_if_multinode();
     return;
   }
   if (t_initializing) return;  // re-entered from inside do_init: proceed as is

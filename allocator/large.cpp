@@ -18,6 +18,9 @@ constexpr std::uint64_t kHugeMagic = 0x48414b4d454d4847ull;  // "HAKMEMHG"
 constexpr std::size_t kHeaderRoom = 64;
 constexpr std::size_t kPopulateLimit = std::size_t{64} << 20;  // beyond: let it fault sparsely
 constexpr unsigned kCacheSlots = 32;
+// Largest request served (64 TiB): beyond it the rounding up of sizes could wrap, and no
+// machine this runs on has the memory anyway.
+constexpr std::size_t kMaxLargeRequest = std::size_t{1} << 46;
 
 struct HugeHeader {
   std::uint64_t magic;
@@ -39,8 +42,10 @@ Lock g_large_lock("large");
 CacheEntry g_cache[kCacheSlots];
 unsigned g_cache_count = 0;
 std::size_t g_cache_bytes = 0;
-std::size_t g_cache_limit = std::size_t{256} << 20;
-std::uint64_t g_delay_ns = 500ull * 1000 * 1000;  // PURGE_DELAY_MS until configured
+// LARGE_CACHE_MB and PURGE_DELAY_MS, set by large_set_cache_limit at start-up (the defaults
+// are the option table's, allocator/config.cpp): nothing is cached before then.
+std::size_t g_cache_limit = 0;
+std::uint64_t g_delay_ns = 0;
 // Oldest cached entry's expiry (0: cache empty), read without the lock by large_maybe_purge
 // so slow paths can age the cache out without a background thread.
 std::atomic<std::uint64_t> g_next_expiry{0};
@@ -119,7 +124,7 @@ void* large_alloc(std::size_t size, std::size_t align, bool* fresh) {
   bool aligned_layout = align >= kChunkSize;
   std::size_t lead = aligned_layout ? 0 : (align > kHeaderRoom ? align : kHeaderRoom);
   std::size_t need = lead + size;
-  if (need < size || size > (std::size_t{1} << 46)) {
+  if (need < size || size > kMaxLargeRequest) {
     errno = ENOMEM;
     return nullptr;
   }
@@ -247,7 +252,7 @@ void* large_realloc(void* p, std::size_t new_size) {
   HugeHeader* h = header_of(p);
   if (!h || h->aligned_layout) return nullptr;
   std::size_t lead = static_cast<std::size_t>(h->user - h->map_base);
-  if (new_size > (std::size_t{1} << 46)) return nullptr;  // also keeps round_up from wrapping
+  if (new_size > kMaxLargeRequest) return nullptr;  // also keeps round_up from wrapping
   std::size_t need = round_up(lead + new_size, kChunkSize);
   if (need == h->map_size || (need < h->map_size && need >= h->map_size / 2)) {
     ensure_populated(h, lead + new_size);

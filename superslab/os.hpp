@@ -52,7 +52,7 @@ bool purge_lazy(void* p, std::size_t len);
 bool purge_now(void* p, std::size_t len);
 
 // Transparent huge page mode from /sys: "always", "madvise" or "never"; kThpUnknown if unread.
-inline constexpr int kThpAlways = 0, kThpMadvise = 1, kThpNever = 2, kThpUnknown = -1;
+enum ThpMode : int { kThpUnknown = -1, kThpAlways = 0, kThpMadvise = 1, kThpNever = 2 };
 int thp_mode();
 // Minor page faults of the whole process so far (getrusage), for slow-path accounting.
 std::uint64_t minor_faults();

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "superslab/assert.hpp"
 #include "superslab/latency.hpp"
 #include "superslab/numa.hpp"
 #include "superslab/os.hpp"
@@ -10,7 +11,7 @@
 
 namespace hakmem {
 extern std::atomic<std::uint32_t> g_dense_threshold;
-std::atomic<int> g_numa_mode{0};
+std::atomic<int> g_numa_mode{0};  // NUMA (pool_configure)
 
 namespace {
 
@@ -43,6 +44,9 @@ struct List {
     return ss;
   }
   void remove(SuperSlab* ss) {
+    HAK_ASSERT(count > 0);
+    HAK_ASSERT(ss->prev ? ss->prev->next == ss : head == ss);  // on this list
+    HAK_ASSERT(ss->next ? ss->next->prev == ss : tail == ss);
     if (ss->prev) ss->prev->next = ss->next; else head = ss->next;
     if (ss->next) ss->next->prev = ss->prev; else tail = ss->prev;
     ss->next = ss->prev = nullptr;
@@ -176,7 +180,7 @@ PoolConfig pool_config() {
 const PoolStats& pool_stats() { return g_stats; }
 Lock& pool_lock() { return g_pool_lock; }
 
-std::atomic<std::uint32_t> g_dense_threshold{4};
+std::atomic<std::uint32_t> g_dense_threshold{0};  // DENSE_AFTER_SLABS (pool_configure)
 
 std::uint32_t pool_dense_threshold() { return g_dense_threshold.load(std::memory_order_relaxed); }
 
@@ -203,6 +207,9 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
   }
   ss->zeroed = zeroed;
   ss->kind = kind;
+  HAK_ASSERT(superslab_of(ss) == ss && ss->magic == kSuperSlabMagic);
+  HAK_ASSERT(kind == kChunkSmall || kind == kChunkSpan);
+  HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == nullptr);
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
   prepare_memory(ss);
   registry_set(ss, kSuperSlabSize, kind, kind);
@@ -210,6 +217,8 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
 }
 
 void pool_release(SuperSlab* ss) {
+  HAK_ASSERT(chunk_kind(ss) == ss->kind && (ss->kind == kChunkSmall || ss->kind == kChunkSpan));
+  HAK_ASSERT(ss->kind != kChunkSmall || superslab_is_empty(ss));  // spans: span.cpp checks
   ss->owner.store(nullptr, std::memory_order_release);
   // While empty it is not ours to free into: a stray free() there is reported as invalid.
   registry_clear(ss, kSuperSlabSize);
@@ -232,6 +241,9 @@ void pool_remote_enter() { g_remote_in_flight.fetch_add(1, std::memory_order_seq
 void pool_remote_exit() { g_remote_in_flight.fetch_sub(1, std::memory_order_release); }
 
 void pool_orphan_push(SuperSlab* ss) {
+  // Only small SuperSlabs have owners; an empty one goes to the reserve instead.
+  HAK_ASSERT(ss->kind == kChunkSmall && chunk_kind(ss) == kChunkSmall);
+  HAK_ASSERT(!superslab_is_empty(ss) && ss->next == nullptr && ss->prev == nullptr);
   ss->owner.store(nullptr, std::memory_order_release);
   LockGuard g(g_pool_lock);
   g_orphans.push_back(ss);
@@ -242,6 +254,7 @@ SuperSlab* pool_orphan_pop() {
   if (g_stats.orphaned.load(std::memory_order_relaxed) == 0) return nullptr;
   LockGuard g(g_pool_lock);
   SuperSlab* ss = g_orphans.pop_front();
+  HAK_ASSERT(!ss || ss->owner.load(std::memory_order_relaxed) == nullptr);
   if (ss) g_stats.orphaned.fetch_sub(1, std::memory_order_relaxed);
   return ss;
 }

@@ -15,13 +15,15 @@
 
 namespace hakmem {
 
+// Set by the allocator layer (config_apply) before the first allocation; the defaults are
+// the option table's (allocator/config.cpp), kept there only.
 struct PoolConfig {
-  std::size_t reserve_bytes = std::size_t{64} << 20;  // warm reserve kept populated
-  std::uint64_t purge_delay_ns = 500ull * 1000 * 1000;  // reserve entries older get purged
-  // SuperSlabs a heap must already own before a new one gets huge pages and a
-  // whole-SuperSlab populate: they pay off only when they will be filled.
-  std::uint32_t dense_threshold = 4;  // slabs per class before dense SuperSlabs
-  int numa_mode = 0;  // NumaMode: fresh SuperSlabs go to the taking thread's node (local)
+  std::size_t reserve_bytes = 0;   // RESERVE_MB: warm reserve kept populated
+  std::uint64_t purge_delay_ns = 0;  // PURGE_DELAY_MS: reserve entries older get purged
+  // DENSE_AFTER_SLABS: slabs a class fills before its new SuperSlabs get huge pages and a
+  // whole-SuperSlab populate (they pay off only when they will be filled).
+  std::uint32_t dense_threshold = 0;
+  int numa_mode = 0;  // NUMA: a NumaMode
 };
 
 struct PoolStats {

@@ -1,5 +1,7 @@
 #include "superslab/registry.hpp"
 
+#include "superslab/assert.hpp"
+
 namespace hakmem {
 
 extern "C" {
@@ -7,6 +9,8 @@ alignas(4096) std::uint8_t hakmem_chunk_registry[kRegistryEntries];
 }
 
 void registry_set(const void* base, std::size_t size, ChunkKind first_kind, ChunkKind kind) {
+  HAK_ASSERT((reinterpret_cast<std::uintptr_t>(base) & (kChunkSize - 1)) == 0);
+  HAK_ASSERT(first_kind <= kChunkHugeAligned && kind <= kChunkHugeAligned);
   std::uintptr_t first = reinterpret_cast<std::uintptr_t>(base) >> kChunkShift;
   std::uintptr_t count = (size + kChunkSize - 1) >> kChunkShift;
   for (std::uintptr_t i = 0; i < count; ++i) {

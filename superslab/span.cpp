@@ -4,17 +4,22 @@
 #include <cstddef>
 #include <new>
 
+#include "superslab/assert.hpp"
 #include "superslab/lock.hpp"
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
+#include "superslab/span_bitmap.hpp"
 #include "superslab/superslab.hpp"
 
 namespace hakmem {
 namespace {
 
-constexpr unsigned kPages = kSuperSlabSize / os::kPageSize;              // 512
-constexpr unsigned kFirstPage = kSuperSlabHeaderSize / os::kPageSize;    // 2
-constexpr unsigned kWords = kPages / 64;
+using span_bits::any;
+using span_bits::kFirstPage;
+using span_bits::kPages;
+using span_bits::kWords;
+using span_bits::set_range;
+using span_bits::test;
 constexpr unsigned kMaxRunPages = 512;  // a run never exceeds one SuperSlab
 constexpr std::uintptr_t kSpanMagic = 0x5350414e4d455441ull;  // "SPANMETA"
 
@@ -44,34 +49,9 @@ char* page_addr(SuperSlab* ss, unsigned page) {
   return reinterpret_cast<char*>(ss) + std::size_t{page} * os::kPageSize;
 }
 
-bool test(const std::uint64_t* bits, unsigned i) { return (bits[i / 64] >> (i % 64)) & 1; }
-void set_range(std::uint64_t* bits, unsigned from, unsigned n, bool value) {
-  for (unsigned i = from; i < from + n; ++i) {
-    if (value) bits[i / 64] |= std::uint64_t{1} << (i % 64);
-    else bits[i / 64] &= ~(std::uint64_t{1} << (i % 64));
-  }
-}
 // First used page in [from, to), or `to`.
 unsigned next_used(const SpanMeta* m, unsigned from, unsigned to) {
-  for (unsigned i = from; i < to;) {
-    std::uint64_t w = m->used[i / 64] >> (i % 64);
-    if (w) return std::min(to, i + static_cast<unsigned>(__builtin_ctzll(w)));
-    i = (i / 64 + 1) * 64;
-  }
-  return to;
-}
-
-int find_run(const SpanMeta* m, unsigned need, unsigned align_pages) {
-  unsigned p = (kFirstPage + align_pages - 1) / align_pages * align_pages;
-  while (p + need <= kPages) {
-    unsigned blocker = next_used(m, p, p + need);
-    if (blocker == p + need) return static_cast<int>(p);
-    // Skip past the used run that blocked us.
-    unsigned q = blocker;
-    while (q < kPages && test(m->used, q)) ++q;
-    p = (q + align_pages - 1) / align_pages * align_pages;
-  }
-  return -1;
+  return span_bits::next_set(m->used, from, to);
 }
 
 void list_push(SuperSlab* ss) {
@@ -83,8 +63,11 @@ void list_push(SuperSlab* ss) {
   g_span_list = ss;
 }
 void list_remove(SuperSlab* ss) {
+  HAK_ASSERT(g_span_superslabs > 0);
   --g_span_superslabs;
   SpanMeta* m = meta(ss);
+  HAK_ASSERT(m->prev ? meta(m->prev)->next == ss : g_span_list == ss);
+  HAK_ASSERT(!m->next || meta(m->next)->prev == ss);
   if (m->prev) meta(m->prev)->next = m->next; else g_span_list = m->next;
   if (m->next) meta(m->next)->prev = m->prev;
   m->next = m->prev = nullptr;
@@ -97,6 +80,7 @@ void list_remove(SuperSlab* ss) {
 SuperSlab* acquire_span_superslab(bool dense) {
   SuperSlab* ss = pool_acquire(kChunkSpan, dense);
   if (!ss) return nullptr;
+  HAK_ASSERT(ss->kind == kChunkSpan && chunk_kind(ss) == kChunkSpan);
   ss->owner.store(nullptr, std::memory_order_relaxed);
   SpanMeta* m = meta(ss);
   m->magic = 0;
@@ -122,6 +106,8 @@ void adopt_locked(SuperSlab* ss) {
 }
 
 void drop_locked(SuperSlab* ss) {
+  HAK_ASSERT(meta(ss)->free_pages == kPages - kFirstPage &&
+             !any(meta(ss)->used, kFirstPage, kPages - kFirstPage));
   list_remove(ss);
   meta(ss)->magic = 0;
   pool_release(ss);
@@ -161,11 +147,6 @@ void populate_claimed(const PopulateTodo& t) {
   }
 }
 
-bool any(const std::uint64_t* bits, unsigned from, unsigned n) {
-  for (unsigned i = from; i < from + n; ++i) if (test(bits, i)) return true;
-  return false;
-}
-
 }  // namespace
 
 namespace {
@@ -176,13 +157,15 @@ bool reserve_locked(unsigned need, unsigned align_pages, SuperSlab* only, bool* 
   int page = -1;
   for (; ss; ss = only ? nullptr : meta(ss)->next) {
     if (meta(ss)->free_pages < need) continue;
-    page = find_run(meta(ss), need, align_pages);
+    page = span_bits::find_run(meta(ss)->used, need, align_pages);
     if (page >= 0) break;
   }
   if (!ss) return false;
   SpanMeta* m = meta(ss);
   if (m->free_pages == kPages - kFirstPage) --g_empty_count;
   const unsigned p = static_cast<unsigned>(page);
+  HAK_ASSERT(p >= kFirstPage && p + need <= kPages && p % align_pages == 0);
+  HAK_ASSERT(next_used(m, p, p + need) == p + need && m->free_pages >= need);
   set_range(m->used, p, need, true);
   m->span_pages[p] = static_cast<std::uint16_t>(need);
   m->free_pages -= need;
@@ -244,6 +227,9 @@ int span_free(void* p) {
   if (!lookup(p, &ss, &page)) return -1;
   SpanMeta* m = meta(ss);
   unsigned n = m->span_pages[page];
+  // The span's pages are all in use, and the free count cannot pass the SuperSlab's size.
+  HAK_ASSERT(page + n <= kPages && span_bits::all(m->used, page, n));
+  HAK_ASSERT(m->free_pages + n <= kPages - kFirstPage);
   m->span_pages[page] = 0;
   set_range(m->used, page, n, false);
   m->free_pages += n;
@@ -277,6 +263,7 @@ bool span_resize_in_place(void* p, std::size_t new_size) {
     if (!lookup(p, &ss, &page)) return false;
     SpanMeta* m = meta(ss);
     unsigned have = m->span_pages[page];
+    HAK_ASSERT(have > 0 && page + have <= kPages && span_bits::all(m->used, page, have));
     if (need == have) return true;
     if (need < have) {
       set_range(m->used, page + need, have - need, false);

@@ -1,7 +1,8 @@
 // Medium objects and blocks: page-granular spans carved from span SuperSlabs under one lock.
-// Page 0 of each span SuperSlab is its header: an occupancy bitmap of the 512 pages and,
-// per page, the length of the span starting there (0 = no span starts here), so free()
-// validates a pointer with two loads before touching anything.
+// The SuperSlab header (its first kSuperSlabHeaderSize bytes, pages 0 and 1) of each span
+// SuperSlab holds an occupancy bitmap of the 512 pages and, per page, the length of the span
+// starting there (0 = no span starts here), so free() validates a pointer with two loads
+// before touching anything. Spans start at page 2 (span_bitmap.hpp: kFirstPage).
 #pragma once
 
 #include <cstddef>

@@ -2,12 +2,14 @@
 
 #include <new>
 
+#include "superslab/assert.hpp"
 #include "superslab/os.hpp"
 #include "superslab/page_cost.hpp"
 
 namespace hakmem {
 
 void superslab_init_small(SuperSlab* ss, void* owner) {
+  HAK_ASSERT(superslab_of(ss) == ss);  // 2 MiB aligned: free() finds it by masking
   // Keep populated_units/purged across recycling: they describe the memory, not the use.
   ss->magic = kSuperSlabMagic;
   ss->owner.store(owner, std::memory_order_relaxed);
@@ -15,7 +17,7 @@ void superslab_init_small(SuperSlab* ss, void* owner) {
   ss->free_units = kAllUnits;
   ss->free_seen_units = 0;
   for (auto& info : ss->unit_info) info = kUnitFree;
-  for (auto& g : ss->geometry) g = UnitGeometry{0, 0, 1, 0};
+  for (auto& g : ss->geometry) g = kFreeUnitGeometry;
   ss->remote_pending.store(0, std::memory_order_relaxed);
   ss->next = ss->prev = nullptr;
   ss->released_ns = 0;
@@ -30,7 +32,7 @@ void superslab_init_small(SuperSlab* ss, void* owner) {
 }
 
 static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_unit0) {
-  std::uint32_t run_mask = (units >= 32) ? kAllUnits : ((1u << units) - 1);
+  std::uint32_t run_mask = unit_run_mask(0, units);
   // Multi-unit slabs start at a multiple of their size so large objects stay aligned.
   for (unsigned u = allow_unit0 ? 0 : units; u + units <= kUnitsPerSuperSlab; u += units) {
     if (((free_units >> u) & run_mask) == run_mask) return static_cast<int>(u);
@@ -40,13 +42,19 @@ static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_un
 
 Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate,
                            std::uint32_t owner_tag, std::uint32_t allowed_units) {
+  HAK_ASSERT(ss->magic == kSuperSlabMagic && ss->kind == kChunkSmall);
+  HAK_ASSERT(obj_size >= sizeof(FreeObject) * 2 && obj_size % 16 == 0);  // link + free tag
+  HAK_ASSERT(cls <= kUnitInfoClassMask && cls != unit_info_class(kUnitFree));
   unsigned units = slab_units_for(obj_size);
   // Unit 0 is shorter (the header); prefer it for small classes only.
   int u = find_free_run(ss->free_units & allowed_units, units,
                         units == 1 && obj_size <= kUnitZeroMaxObject);
   if (u < 0) return nullptr;
   unsigned first = static_cast<unsigned>(u);
-  std::uint32_t run_mask = ((units >= 32) ? kAllUnits : ((1u << units) - 1)) << first;
+  std::uint32_t run_mask = unit_run_mask(first, units);
+  HAK_ASSERT((ss->free_units & run_mask) == run_mask);
+  HAK_ASSERT(first % units == 0 && (first != 0 || obj_size <= kUnitZeroMaxObject));
+  HAK_ASSERT(ss->slabs[first].state == SlabState::kUnused);
   ss->free_units &= ~run_mask;
   ss->free_seen_units &= ~run_mask;
 
@@ -59,6 +67,10 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   slab->obj_size = static_cast<std::uint16_t>(obj_size);
   slab->capacity = static_cast<std::uint32_t>((end - begin) / obj_size);
   slab->limit = begin + std::size_t{slab->capacity} * obj_size;
+  // Every object is aligned to the largest power of two dividing its size (16 at least):
+  // class_of_aligned (allocator/) relies on it for aligned requests.
+  HAK_ASSERT((begin - reinterpret_cast<char*>(ss)) % (obj_size & (~obj_size + 1)) == 0);
+  HAK_ASSERT(slab->capacity >= 1 && slab->limit <= end);
   slab->local_free = nullptr;
   slab->used = 0;
   slab->cls = static_cast<std::uint8_t>(cls);
@@ -75,7 +87,7 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
       unit_geometry(reinterpret_cast<std::uintptr_t>(begin), obj_size, slab->capacity, owner_tag);
   for (unsigned i = first; i < first + units; ++i) {
     ss->geometry[i] = geo;
-    ss->unit_info[i] = pack_unit_info(first, cls);
+    ss->unit_info[i] = unit_info_pack(first, cls);
   }
   // A bulk class's slab is populated whole now (one madvise, and a sample for the cost
   // model); any other slab page by page as refill reaches its pages.
@@ -91,10 +103,13 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
 }
 
 std::size_t superslab_populate_slab(SuperSlab* ss, Slab* slab, const char* end) {
+  HAK_ASSERT(slab->state != SlabState::kUnused && &ss->slabs[slab->first_unit] == slab);
+  HAK_ASSERT(end >= slab->start && end <= slab->limit);
   char* base = unit_address(ss, slab->first_unit);
   std::size_t want = (static_cast<std::size_t>(end - base) + os::kPageSize - 1) / os::kPageSize;
   if (want <= slab->populated_pages) return 0;
   std::size_t from = slab->populated_pages;
+  HAK_ASSERT(want <= std::size_t{slab->units} * kUnitSize / os::kPageSize);  // fits the uint8_t
   slab->populated_pages = static_cast<std::uint8_t>(want);
   if ((ss->populated_units >> slab->first_unit) & 1) return 0;  // already whole
   std::size_t len = (want - from) * os::kPageSize;
@@ -118,9 +133,14 @@ std::size_t superslab_purge_free_units(SuperSlab* ss, bool force) {
     char* begin = unit_address(ss, u);
     if (u == 0) begin += kSuperSlabHeaderSize;  // the header stays
     std::size_t len = static_cast<std::size_t>(unit_address(ss, 0) + end * kUnitSize - begin);
+    std::uint32_t mask = unit_range_mask(u, end);
+    // Only free units, page-aligned, never the header.
+    HAK_ASSERT((ss->free_units & mask) == mask);
+    HAK_ASSERT(reinterpret_cast<std::uintptr_t>(begin) % os::kPageSize == 0 && len % os::kPageSize == 0);
+    HAK_ASSERT(begin >= reinterpret_cast<char*>(ss) + kSuperSlabHeaderSize &&
+               begin + len <= reinterpret_cast<char*>(ss) + kSuperSlabSize);
     os::purge_now(begin, len);
     released += len;
-    std::uint32_t mask = (end >= 32 ? kAllUnits : ((1u << end) - 1)) & ~((1u << u) - 1);
     ss->populated_units &= ~mask;
     ss->touched_units &= ~mask;
     candidates &= ~mask;
@@ -131,11 +151,17 @@ std::size_t superslab_purge_free_units(SuperSlab* ss, bool force) {
 void superslab_release_slab(SuperSlab* ss, Slab* slab) {
   unsigned first = slab->first_unit;
   unsigned units = slab->units;
+  std::uint32_t run_mask = unit_run_mask(first, units);
+  // An empty slab of this SuperSlab, off every list, whose units are all still carved.
+  HAK_ASSERT(&ss->slabs[first] == slab && slab->state != SlabState::kUnused);
+  HAK_ASSERT(slab->used == 0 && slab->next == nullptr && slab->prev == nullptr);
+  HAK_ASSERT(slab->remote_free.load(std::memory_order_relaxed) == nullptr);  // counted in used
+  HAK_ASSERT((ss->free_units & run_mask) == 0);
   for (unsigned i = first; i < first + units; ++i) {
+    HAK_ASSERT(unit_info_first(ss->unit_info[i]) == first);
     ss->unit_info[i] = kUnitFree;
     ss->geometry[i] = kFreeUnitGeometry;
   }
-  std::uint32_t run_mask = ((units >= 32) ? kAllUnits : ((1u << units) - 1)) << first;
   ss->free_units |= run_mask;
   slab->state = SlabState::kUnused;
   slab->local_free = nullptr;

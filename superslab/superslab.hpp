@@ -22,8 +22,8 @@ inline constexpr std::size_t kUnitSize = std::size_t{1} << kUnitShift;
 inline constexpr unsigned kUnitsPerSuperSlab = kSuperSlabSize / kUnitSize;  // 32
 inline constexpr std::size_t kSuperSlabHeaderSize = 8192;
 inline constexpr std::uint64_t kSuperSlabMagic = 0x48414b4d454d5353ull;  // "HAKMEMSS"
-inline constexpr std::uint8_t kUnitFree = 0xff;
 inline constexpr std::uint32_t kAllUnits = 0xffffffffu;  // a unit bitmap with every unit set
+static_assert(kUnitsPerSuperSlab == 32, "unit bitmaps are 32-bit words");
 inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
 struct FreeObject {
@@ -90,6 +90,27 @@ struct alignas(32) UnitGeometry {
 };
 static_assert(sizeof(UnitGeometry) == 32);
 
+// SuperSlab::unit_info: the size class in the low byte, the first unit of the unit's slab in
+// the high byte. A free unit holds kUnitFree (class 0xff, no slab).
+inline constexpr unsigned kUnitInfoFirstShift = 8;
+inline constexpr std::uint16_t kUnitInfoClassMask = 0xff;
+inline constexpr std::uint16_t kUnitFree = 0xff;
+constexpr std::uint16_t unit_info_pack(unsigned first_unit, unsigned cls) {
+  return static_cast<std::uint16_t>((first_unit << kUnitInfoFirstShift) |
+                                    (cls & kUnitInfoClassMask));
+}
+constexpr unsigned unit_info_class(std::uint16_t info) { return info & kUnitInfoClassMask; }
+constexpr unsigned unit_info_first(std::uint16_t info) { return info >> kUnitInfoFirstShift; }
+
+// Bitmap of the `units` units starting at `first` (units + first <= 32).
+constexpr std::uint32_t unit_run_mask(unsigned first, unsigned units) {
+  return (units >= kUnitsPerSuperSlab ? kAllUnits : ((1u << units) - 1)) << first;
+}
+// Bitmap of units [from, to) (to <= 32).
+constexpr std::uint32_t unit_range_mask(unsigned from, unsigned to) {
+  return unit_run_mask(from, to - from);
+}
+
 constexpr UnitGeometry unit_geometry(std::uintptr_t first, std::uint32_t obj_size,
                                      std::uint32_t capacity, std::uint32_t owner_tag) {
   bool pow2 = (obj_size & (obj_size - 1)) == 0;
@@ -98,6 +119,7 @@ constexpr UnitGeometry unit_geometry(std::uintptr_t first, std::uint32_t obj_siz
   std::uint64_t e = magic * obj_size;  // d * magic - 2^64 (wraps)
   return UnitGeometry{first, magic, e * capacity, owner_tag};
 }
+// A free unit's geometry: limit 0, which no pointer passes.
 inline constexpr UnitGeometry kFreeUnitGeometry{0, 1, 0, 0};
 
 // Exact check that p is the start of an object of the slab g describes (see UnitGeometry).
@@ -122,8 +144,8 @@ struct SuperSlab {
   std::uint32_t populated_units;       // bitmap: unit i is pre-faulted whole (owner only)
   std::uint32_t touched_units;         // bitmap: unit i may hold resident pages (sparse use)
   std::uint32_t free_seen_units;       // bitmap: unit i was free at the last purge pass
-  // Per unit: size class in the low byte, first unit of its slab in the high byte; read by
-  // free() from any thread without a lock (written before objects are handed out).
+  // Per unit: size class and first unit of its slab, packed by unit_info_pack (below); read
+  // by free() from any thread without a lock (written before objects are handed out).
   std::uint16_t unit_info[kUnitsPerSuperSlab];
   UnitGeometry geometry[kUnitsPerSuperSlab];
   std::atomic<std::uint32_t> remote_pending;  // bit i: slab at unit i got remote frees
@@ -149,14 +171,11 @@ inline const UnitGeometry& unit_geometry_of(const void* p) {
 inline char* unit_address(SuperSlab* ss, unsigned unit) {
   return reinterpret_cast<char*>(ss) + (std::size_t{unit} << kUnitShift);
 }
-// unit_info packing: the size class in the low byte, the slab's first unit in the high one.
-inline constexpr std::uint16_t pack_unit_info(unsigned first_unit, unsigned cls) {
-  return static_cast<std::uint16_t>((first_unit << 8) | (cls & 0xff));
+inline unsigned unit_class(const SuperSlab* ss, unsigned unit) {
+  return unit_info_class(ss->unit_info[unit]);
 }
-inline unsigned unit_class(const SuperSlab* ss, unsigned unit) { return ss->unit_info[unit] & 0xff; }
-inline unsigned unit_first(const SuperSlab* ss, unsigned unit) { return ss->unit_info[unit] >> 8; }
 inline Slab* slab_of(SuperSlab* ss, const void* p) {
-  return &ss->slabs[unit_first(ss, unit_of(p))];
+  return &ss->slabs[unit_info_first(ss->unit_info[unit_of(p)])];
 }
 
 // Units a slab of `obj_size` spans: enough for at least 8 objects.

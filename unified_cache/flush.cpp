@@ -33,6 +33,7 @@ void notify_owner(SuperSlab* ss, unsigned unit) {
 }
 
 void push_group(ThreadHeap* h, RemoteGroup& g) {
+  HAK_ASSERT(g.count > 0 && g.tail->next == nullptr && g.ss == superslab_of(g.slab));
   // Read before the push: once pushed, the slab may empty and be re-carved by its owner.
   unsigned unit = g.slab->first_unit;
   FreeObject* old = g.slab->remote_free.load(std::memory_order_relaxed);
@@ -68,11 +69,17 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
     auto* o = static_cast<FreeObject*>(objs[i]);
     SuperSlab* ss = superslab_of(o);
     Slab* s = slab_of(ss, o);
+    // Only validated small objects reach a bin: a small SuperSlab's carved object start.
+    HAK_ASSERT(chunk_kind(o) == kChunkSmall && ss->magic == kSuperSlabMagic);
+    HAK_ASSERT(s->state != SlabState::kUnused);
+    HAK_ASSERT(reinterpret_cast<char*>(o) >= s->start && reinterpret_cast<char*>(o) < s->limit &&
+               static_cast<std::size_t>(reinterpret_cast<char*>(o) - s->start) % s->obj_size == 0);
     if (h && ss->owner.load(std::memory_order_relaxed) == h) {
       // o keeps the tag its free wrote (FreeObject::tag): a second free is caught on the
       // fast path whether o is in a bin or on a list.
       o->next = s->local_free;
       s->local_free = o;
+      HAK_ASSERT(s->used > 0);
       --s->used;
       s->purge_dirty = true;
       if (s->state == SlabState::kFull) {
@@ -80,6 +87,7 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
         if (s->used == 0) heap_slab_empty(h, ss, s);
         else partial_push(h, s);
       } else if (s->used == 0 && h->partial[s->cls] != s) {
+        HAK_ASSERT(s->state == SlabState::kActive);
         // Empty and not the class's current slab: give the units back.
         partial_remove(h, s);
         heap_slab_empty(h, ss, s);
@@ -125,6 +133,7 @@ bool cache_flush_push(unsigned cls, void* p) {
   }
   Bin& b = h->cache.bins[cls];
   bool want_purger = false;
+  HAK_ASSERT(b.base <= b.top && b.top <= b.limit);
   if (b.top == b.limit) {
     LockGuard guard(h->lock);
     // Flush the older half (the bottom of the stack); keep the recently freed, warm half.
@@ -133,6 +142,7 @@ bool cache_flush_push(unsigned cls, void* p) {
     heap_return_objects(h, b.base, n);
     std::memmove(b.base, b.base + n, sizeof(void*) * (cap - n));
     b.top -= n;
+    HAK_ASSERT(b.base <= b.top && b.top < b.limit);
     auto& c = h->counters;
     c.flushes.store(c.flushes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     c.class_flushes[cls].store(c.class_flushes[cls].load(std::memory_order_relaxed) + 1,

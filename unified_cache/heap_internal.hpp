@@ -2,23 +2,38 @@
 // operations unless said otherwise.
 #pragma once
 
+#include "superslab/assert.hpp"
 #include "unified_cache/heap.hpp"
 
 namespace hakmem {
 
+// A slab is on its class's partial list exactly while it is kActive with next/prev linking
+// it there; off every list both links are nullptr (carve, release and removal clear them).
+inline bool partial_listed(const ThreadHeap* h, const Slab* s) {
+  return s->prev ? s->prev->next == s : h->partial[s->cls] == s;
+}
+
 inline void partial_push(ThreadHeap* h, Slab* s) {
+  HAK_ASSERT(s->state == SlabState::kActive && s->cls < kNumClasses);
+  HAK_ASSERT(s->next == nullptr && s->prev == nullptr && h->partial[s->cls] != s);
+  HAK_ASSERT(superslab_of(s)->owner.load(std::memory_order_relaxed) == h);
+  HAK_ASSERT(s->used < s->capacity || s->local_free || s->purged_pages ||
+             s->remote_free.load(std::memory_order_relaxed));
   s->prev = nullptr;
   s->next = h->partial[s->cls];
   if (s->next) s->next->prev = s;
   h->partial[s->cls] = s;
 }
 inline void partial_remove(ThreadHeap* h, Slab* s) {
+  HAK_ASSERT(partial_listed(h, s) && (!s->next || s->next->prev == s));
   if (s->prev) s->prev->next = s->next; else h->partial[s->cls] = s->next;
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = nullptr;
 }
 
 inline void owned_push_front(ThreadHeap* h, SuperSlab* ss) {
+  HAK_ASSERT(ss->kind == kChunkSmall && ss->owner.load(std::memory_order_relaxed) == h);
+  HAK_ASSERT(ss->next == nullptr && ss->prev == nullptr && h->owned != ss);
   ss->prev = nullptr;
   ss->next = h->owned;
   if (ss->next) ss->next->prev = ss;
@@ -26,6 +41,9 @@ inline void owned_push_front(ThreadHeap* h, SuperSlab* ss) {
   ++h->owned_count;
 }
 inline void owned_remove(ThreadHeap* h, SuperSlab* ss) {
+  HAK_ASSERT(h->owned_count > 0 && ss->owner.load(std::memory_order_relaxed) == h);
+  HAK_ASSERT(ss->prev ? ss->prev->next == ss : h->owned == ss);
+  HAK_ASSERT(!ss->next || ss->next->prev == ss);
   if (ss->prev) ss->prev->next = ss->next; else h->owned = ss->next;
   if (ss->next) ss->next->prev = ss->prev;
   ss->next = ss->prev = nullptr;

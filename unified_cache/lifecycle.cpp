@@ -163,6 +163,8 @@ void heap_publish(ThreadHeap* h) {
 }
 
 bool heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
+  HAK_ASSERT(superslab_of(s) == ss && ss->owner.load(std::memory_order_relaxed) == h);
+  HAK_ASSERT(s->used == 0 && h->partial[s->cls] != s);  // caller took it off its list
   superslab_release_slab(ss, s);
   if (superslab_is_empty(ss) && !(h->owned == ss && ss->next == nullptr)) {
     // Any notification still pending for it is stale once it leaves this heap.
@@ -179,12 +181,14 @@ bool heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
 }
 
 bool heap_adopt(ThreadHeap* h, SuperSlab* ss) {
+  HAK_ASSERT(ss->kind == kChunkSmall && ss->owner.load(std::memory_order_relaxed) == nullptr);
   ss->owner.store(h, std::memory_order_release);
   ss->remote_pending.store(0, std::memory_order_relaxed);
   owned_push_front(h, ss);
   for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
     Slab* s = &ss->slabs[u];
     if (s->state == SlabState::kUnused || s->first_unit != u) continue;
+    HAK_ASSERT(s->cls < kNumClasses && s->used <= s->capacity);
     slab_collect_remote(s);
     s->purge_dirty = true;  // new to this heap's purge passes
     s->next = s->prev = nullptr;

@@ -5,42 +5,37 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/purge_pages.hpp"
 
 namespace hakmem {
 namespace {
 
-std::atomic<std::uint64_t> g_purge_delay_ns{500ull * 1000 * 1000};  // PURGE_DELAY_MS until configured
+// PURGE_DELAY_MS, set by heap_set_purge_delay at start-up (allocator/config.cpp: config_apply
+// runs before the first allocation and holds the default).
+std::atomic<std::uint64_t> g_purge_delay_ns{0};
 constexpr std::size_t kPage = os::kPageSize;
 constexpr std::uint32_t kMaxSlabObjects = 4 * kUnitSize / 16;  // 16 B objects in 4 units
-
-// Object indices [lo, hi] overlapping page `pg` of the slab (pages counted from `base`).
-struct PageObjects {
-  std::uint32_t lo, hi;
-};
+using purge_pages::bit;
+using purge_pages::for_each_run;
+using purge_pages::object_on_pages;
 
 char* page_base(const Slab* s) {
   return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(s->start) & ~(kPage - 1));
 }
 
-PageObjects objects_on_page(const Slab* s, unsigned pg) {
-  char* pstart = page_base(s) + std::size_t{pg} * kPage;
-  char* pend = pstart + kPage;
-  std::size_t first = pstart < s->start ? 0 : static_cast<std::size_t>(pstart - s->start) / s->obj_size;
-  std::size_t last = static_cast<std::size_t>(pend - 1 - s->start) / s->obj_size;
-  return PageObjects{static_cast<std::uint32_t>(first), static_cast<std::uint32_t>(last)};
+purge_pages::SlabGeometry geometry_of(const Slab* s) {
+  return purge_pages::SlabGeometry{static_cast<std::uint32_t>(s->start - page_base(s)), s->obj_size,
+                                   static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size)};
 }
 
-bool bit(const std::uint64_t* b, std::uint32_t i) { return (b[i / 64] >> (i % 64)) & 1; }
-
-// Does object i of s overlap any page in `pages` (a bitmask of the slab's pages)?
-bool object_on_pages(const Slab* s, std::uint32_t i, std::uint64_t pages) {
-  char* ostart = s->start + std::size_t{i} * s->obj_size;
-  unsigned first = static_cast<unsigned>((ostart - page_base(s)) / kPage);
-  unsigned last = static_cast<unsigned>((ostart + s->obj_size - 1 - page_base(s)) / kPage);
-  for (unsigned q = first; q <= last && q < 64; ++q) {
-    if ((pages >> q) & 1) return true;
-  }
-  return false;
+// A purge or re-populate range: whole pages of the slab, after its first object's page
+// start and before its bump pointer (nothing past it was ever handed out).
+[[maybe_unused]] bool slab_page_range_ok(const SuperSlab* ss, const Slab* s, const char* p,
+                                         std::size_t len) {
+  const char* slab_end = reinterpret_cast<const char*>(ss) +
+                         static_cast<std::size_t>(s->first_unit + s->units) * kUnitSize;
+  return reinterpret_cast<std::uintptr_t>(p) % kPage == 0 && len % kPage == 0 && len > 0 &&
+         p >= s->start && p + len <= s->bump && p + len <= slab_end;
 }
 
 // Purges the pages of s on which every object is free; parks those objects. Returns bytes.
@@ -51,6 +46,7 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   s->purge_dirty = false;
   std::uint32_t per_page = static_cast<std::uint32_t>(kPage / s->obj_size);
   std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
+  HAK_ASSERT(s->used <= carved && carved <= s->capacity && carved <= kMaxSlabObjects);
   std::uint32_t free_in_list = carved - s->used;  // parked objects are neither
   if (free_in_list < (per_page ? per_page : 1) || carved == 0) return 0;
 
@@ -58,72 +54,56 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   std::uint32_t listed = 0;
   for (FreeObject* o = s->local_free; o; o = o->next) {
     std::uint32_t idx = static_cast<std::uint32_t>((reinterpret_cast<char*>(o) - s->start) / s->obj_size);
+    HAK_ASSERT(reinterpret_cast<char*>(o) >= s->start && idx < carved && !bit(free_bits, idx));
     free_bits[idx / 64] |= std::uint64_t{1} << (idx % 64);
     ++listed;
   }
+  HAK_ASSERT(listed <= free_in_list);  // the rest are parked or still on the remote list
   if (listed == 0) return 0;
-  // Pages wholly inside the carved part [start, bump); the bump area stays populated.
-  unsigned pages = static_cast<unsigned>((s->bump - page_base(s)) / kPage);
-  std::uint64_t newly = 0;
-  for (unsigned pg = 0; pg < pages && pg < 64; ++pg) {
-    if ((s->purged_pages >> pg) & 1) continue;
-    char* pstart = page_base(s) + std::size_t{pg} * kPage;
-    if (pstart < s->start) continue;  // shares its page with the SuperSlab header
-    PageObjects po = objects_on_page(s, pg);
-    if (po.hi >= carved) continue;
-    bool all_free = true;
-    for (std::uint32_t i = po.lo; i <= po.hi && all_free; ++i) {
-      // An object also overlapping an already purged page is parked, hence free.
-      all_free = bit(free_bits, i) || object_on_pages(s, i, s->purged_pages);
-    }
-    if (all_free) newly |= std::uint64_t{1} << pg;
-  }
+  const purge_pages::SlabGeometry geo = geometry_of(s);
+  std::uint64_t newly = purge_pages::all_free_pages(geo, free_bits, s->purged_pages);
   // Two passes: pages all-free now and at the last pass go; the others wait for the next.
   std::uint64_t due = force ? newly : newly & s->purge_candidates;
   s->purge_candidates = newly & ~due;
   newly = due;
   if (!newly) return 0;
   std::size_t released = 0;
-  for (std::uint64_t m = newly; m;) {
-    unsigned pg = static_cast<unsigned>(__builtin_ctzll(m));
-    unsigned end = pg;
-    while (end < 64 && (m >> end) & 1) ++end;
-    os::purge_now(page_base(s) + std::size_t{pg} * kPage, std::size_t{end - pg} * kPage);
-    released += std::size_t{end - pg} * kPage;
-    m &= end >= 64 ? 0 : ~((std::uint64_t{1} << end) - 1);
-  }
+  for_each_run(newly, [&](unsigned pg, unsigned n) {
+    char* p = page_base(s) + std::size_t{pg} * kPage;
+    HAK_ASSERT(slab_page_range_ok(ss, s, p, std::size_t{n} * kPage));
+    os::purge_now(p, std::size_t{n} * kPage);
+    released += std::size_t{n} * kPage;
+  });
   s->purged_pages |= newly;
   // Rebuild the free list without the objects on purged pages (their memory is gone).
   FreeObject* head = nullptr;
   for (std::uint32_t i = carved; i-- > 0;) {
-    if (!bit(free_bits, i) || object_on_pages(s, i, s->purged_pages)) continue;
+    if (!bit(free_bits, i) || object_on_pages(geo, i, s->purged_pages)) continue;
     auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
     o->next = head;
     head = o;
   }
   s->local_free = head;
   // The units are no longer wholly populated: a re-carve must populate them again.
-  for (unsigned u = s->first_unit; u < s->first_unit + s->units; ++u) ss->populated_units &= ~(1u << u);
+  ss->populated_units &= ~unit_run_mask(s->first_unit, s->units);
   return released;
 }
 
 }  // namespace
 
-void slab_unpark(SuperSlab*, Slab* s) {
+void slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
   std::uint64_t purged = s->purged_pages;
   if (!purged) return;
-  for (std::uint64_t m = purged; m;) {
-    unsigned pg = static_cast<unsigned>(__builtin_ctzll(m));
-    unsigned end = pg;
-    while (end < 64 && (m >> end) & 1) ++end;
-    if (os::policy().populate != os::PopulatePolicy::kNever) {
-      os::populate(page_base(s) + std::size_t{pg} * kPage, std::size_t{end - pg} * kPage);
-    }
-    m &= end >= 64 ? 0 : ~((std::uint64_t{1} << end) - 1);
+  if (os::policy().populate != os::PopulatePolicy::kNever) {
+    for_each_run(purged, [&](unsigned pg, unsigned n) {
+      char* p = page_base(s) + std::size_t{pg} * kPage;
+      HAK_ASSERT(slab_page_range_ok(ss, s, p, std::size_t{n} * kPage));
+      os::populate(p, std::size_t{n} * kPage);
+    });
   }
-  std::uint32_t carved = static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size);
-  for (std::uint32_t i = carved; i-- > 0;) {
-    if (!object_on_pages(s, i, purged)) continue;
+  const purge_pages::SlabGeometry geo = geometry_of(s);
+  for (std::uint32_t i = geo.carved; i-- > 0;) {
+    if (!object_on_pages(geo, i, purged)) continue;
     auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
     o->tag = free_tag(o);  // its page was zeroed: free again, and tagged so
     o->next = s->local_free;
@@ -146,6 +126,7 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
   heap_process_notifications(h);
   std::size_t released = 0;
   for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+    HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == h);
     for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
       Slab* s = &ss->slabs[u];
       if (s->state == SlabState::kUnused || s->first_unit != u) continue;

@@ -18,6 +18,7 @@ std::uint32_t slab_collect_remote(Slab* s) {
     tail = o;
   }
   if (chain) {
+    HAK_ASSERT(n <= s->used);  // remote frees were handed out, so counted in used
     tail->next = s->local_free;
     s->local_free = chain;
     s->used -= n;
@@ -41,13 +42,24 @@ static void slab_populate_for_bump(ThreadHeap* h, Slab* s) {
 }
 
 // Moves up to `want` objects of slab s into out[]; marks the objects as bin residents.
+// Is o an object start of s that has been carved (in [start, bump))?
+[[maybe_unused]] static bool slab_carved_object(const Slab* s, const void* o) {
+  auto* c = static_cast<const char*>(o);
+  return c >= s->start && c < s->bump &&
+         static_cast<std::size_t>(c - s->start) % s->obj_size == 0;
+}
+
 static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t want) {
+  HAK_ASSERT(s->state == SlabState::kActive && s->used <= s->capacity);
+  HAK_ASSERT(superslab_of(s)->owner.load(std::memory_order_relaxed) == h);
+  HAK_ASSERT(s->start <= s->bump && s->bump <= s->limit);
   std::uint32_t n = 0;
   if (!s->local_free) slab_collect_remote(s);
   if (!s->local_free && s->bump >= s->limit && s->purged_pages) slab_unpark(superslab_of(s), s);
   while (n < want && s->local_free) {
     FreeObject* o = s->local_free;
     s->local_free = o->next;
+    HAK_ASSERT(slab_carved_object(s, o));  // a corrupt link would hand out foreign memory
     out[n++] = o;
   }
   if (n < want && s->bump < s->limit) {
@@ -56,10 +68,12 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
     // Lowest address ends on top of the bin, so it is handed out first.
     for (std::uint32_t i = 0; i < k; ++i) out[n + i] = s->bump + std::size_t{k - 1 - i} * s->obj_size;
     s->bump += std::size_t{k} * s->obj_size;
+    HAK_ASSERT(s->bump <= s->limit);
     n += k;
     slab_populate_for_bump(h, s);
   }
   s->used += n;
+  HAK_ASSERT(s->used <= s->capacity);
   return n;
 }
 
@@ -74,6 +88,8 @@ static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate
   Slab* s = superslab_carve_slab(ss, cls, kClassSize[cls], populate, bin_offset(cls),
                                  allowed_units);
   if (!s) return nullptr;
+  HAK_ASSERT(s->cls == cls && s->obj_size == kClassSize[cls] && s->used == 0);
+  HAK_ASSERT(reinterpret_cast<std::uintptr_t>(s->start) % 16 == 0);
   if (ss->populated_units != was_populated) {
     add_slow_path_faults(h, std::uint64_t{s->units} * kUnitSize / os::kPageSize);
   }
@@ -145,12 +161,14 @@ void* cache_refill_pop(unsigned cls) {
     if (want > cap) want = cap;
   }
   std::uint32_t got = static_cast<std::uint32_t>(b.top - b.base);  // 0 unless re-entered
+  HAK_ASSERT(b.base <= b.top && b.top <= b.limit && b.base + want <= b.limit);
   while (got < want) {
     Slab* s = h->partial[cls];
     if (!s) {
       s = heap_new_slab(h, cls);
       if (!s) break;
     }
+    HAK_ASSERT(s->cls == cls && s->state == SlabState::kActive);
     got += slab_take(h, s, b.base + got, want - got);
     if (!slab_has_free(s)) {
       partial_remove(h, s);
@@ -189,6 +207,7 @@ void heap_process_notifications(ThreadHeap* h) {
       unsigned unit = static_cast<unsigned>(__builtin_ctz(mask));
       mask &= mask - 1;
       Slab* s = &ss->slabs[unit];
+      HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == h);
       // Only slabs set aside as full need it; others are collected when refill reaches them.
       if (s->state != SlabState::kFull || s->first_unit != unit) continue;
       if (slab_collect_remote(s) == 0) continue;
