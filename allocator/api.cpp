@@ -13,6 +13,7 @@
 #include "allocator/large.hpp"
 #include "superslab/pool.hpp"
 #include "superslab/span.hpp"
+#include "unified_cache/medium.hpp"
 
 namespace hakmem {
 
@@ -20,7 +21,10 @@ void* alloc_beyond_slabs(std::size_t n, std::size_t align, bool* fresh, Entry e)
   ensure_init();
   void* p;
   std::size_t served;
-  if (n <= kSpanMaxBytes && align <= kSpanMaxBytes) {
+  if (n > kSmallMax && n <= kMediumMax && align <= os_page()) {
+    p = medium_alloc(n, fresh);  // the thread's medium cache (unified_cache/medium.hpp)
+    served = medium_class_size(medium_class_of(n));
+  } else if (n <= kSpanMaxBytes && align <= kSpanMaxBytes) {
     p = span_alloc(n, align < os_page() ? os_page() : align, fresh);
     served = (n + os_page() - 1) & ~(os_page() - 1);  // spans are whole pages (span_size)
   } else {
@@ -43,8 +47,9 @@ bool free_beyond(void* p) {
       report_bad_pointer("invalid free (not the start of a block)", p);
       return false;
     case kChunkSpan: {
-      std::size_t bytes = span_size(p);
-      if (span_free(p) == 0) {
+      std::size_t bytes = span_size_owned(p);
+      int r = medium_free(p);  // r < 0: already in a thread's medium cache
+      if (r > 0 || (r == 0 && span_free(p) == 0)) {
         note_freed_beyond_slabs(bytes);
         return true;
       }
@@ -78,7 +83,7 @@ std::size_t usable_size(const void* p) {
       return small_usable(p);
     }
     case kChunkSpan:
-      return span_size(p);
+      return medium_usable_size(p);  // 0 for a freed block in a thread's medium cache
     case kChunkHuge:
     case kChunkHugeAligned:
       return large_usable_size(p);
@@ -97,59 +102,6 @@ static void* aligned_counted(std::size_t align, std::size_t n) {
 // operator new's retries after its new-handler ran: the call is counted already.
 void* inner_alloc(std::size_t n, std::size_t align) {
   return aligned_alloc_impl<Entry::kInnerAlloc>(align < 16 ? 16 : align, n);
-}
-
-// realloc's new block: an inner allocation of the realloc call.
-static void* realloc_alloc(std::size_t n) {
-  if (n > kSmallMax) {
-    bool fresh;
-    return alloc_beyond_slabs(n, 16, &fresh, Entry::kInnerAlloc);
-  }
-  void* q = malloc_fast<Entry::kInnerAlloc>(n);
-  if (q) count_bytes(n, small_usable(q));
-  return q;
-}
-
-// realloc's release of its old block: an inner free of the realloc call.
-static void realloc_release(void* p) {
-  if (chunk_kind(p) != kChunkSmall) {
-    free_beyond(p);
-    count_call(Entry::kInnerFree, false);
-    return;
-  }
-  free_fast<Entry::kInnerFree>(p);
-}
-
-void* realloc_impl(void* p, std::size_t n) {
-  if (p == nullptr) return realloc_alloc(n);
-  if (n == 0) {
-    realloc_release(p);
-    return nullptr;
-  }
-  std::size_t old = usable_size(p);
-  if (old == 0) {
-    ensure_init();
-    report_bad_pointer("invalid realloc", p);
-    errno = EINVAL;
-    return nullptr;
-  }
-  ChunkKind kind = chunk_kind(p);
-  if (kind == kChunkSmall) {
-    // Same class, or shrinking by less than half: keep the block.
-    if (n <= old && (n > old / 2 || old <= 32)) return p;
-  } else if (kind == kChunkSpan) {
-    if (n > kSmallMax && n <= kSpanMaxBytes && span_resize_in_place(p, n)) return p;
-  } else if (n > kSpanMaxBytes) {
-    if (void* q = large_realloc(p, n)) {
-      if (q != p && heap_sampling()) [[unlikely]] heap_sample_forget(p);  // heap profile
-      return q;
-    }
-  }
-  void* q = realloc_alloc(n);
-  if (!q) return nullptr;
-  std::memcpy(q, p, n < old ? n : old);
-  realloc_release(p);
-  return q;
 }
 
 }  // namespace hakmem
@@ -290,6 +242,7 @@ int hak_malloc_trim(std::size_t) {
     released += heap_purge(h, true);
   }
   released += heap_purge_idle_heaps(true);
+  span_purge(true);
   span_release_empty();
   released += pool_purge(true);
   released += large_purge(true);

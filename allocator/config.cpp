@@ -12,6 +12,7 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap.hpp"
+#include "unified_cache/medium.hpp"
 
 namespace hakmem {
 namespace {
@@ -203,6 +204,7 @@ void config_apply() {
   pc.numa_mode = static_cast<int>(option(Opt::kNuma));
   pool_configure(pc);
   heap_set_purge_delay(pc.purge_delay_ns);
+  medium_set_purge_interval(pc.purge_delay_ns / 2);  // pages free for 1-2 intervals go back
 }
 
 }  // namespace hakmem

@@ -79,6 +79,7 @@ void* background_purger(void*) {
     struct timespec ts{sleep_ms / 1000, (sleep_ms % 1000) * 1000000L};
     platform::ops().clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
     heap_purge_idle_heaps(false);
+    span_purge(false);
     pool_purge(false);
     large_purge(false);
   }

@@ -33,7 +33,10 @@ void size_classes(benchmark::internal::Benchmark* b) {
   for (int64_t s : {16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096,
                     8192, 16384, 32768})
     b->Arg(s);
-  for (int64_t s : {65536, 262144, 1 << 20, 4 << 20}) b->Arg(s);  // large objects
+  // Medium classes (thread-cached spans, issue 12): both ends of each doubling, then spans
+  // beyond the cache and huge blocks.
+  for (int64_t s : {32769, 36864, 49152, 65536, 98304, 131072, 196608, 262144}) b->Arg(s);
+  for (int64_t s : {262145, 1 << 20, 4 << 20}) b->Arg(s);
 }
 
 // One malloc + write + free per iteration: the fast path of both sides.
@@ -78,6 +81,9 @@ void BM_Batch(benchmark::State& state) {
 void batch_args(benchmark::internal::Benchmark* b) {
   for (int64_t s : {16, 64, 256, 1024, 4096})
     for (int64_t n : {64, 4096}) b->Args({s, n});
+  // Medium batches: 64 blocks (within a thread's medium cache) and 1024 (beyond it).
+  for (int64_t s : {40960, 65536, 131072, 262144})
+    for (int64_t n : {64, 1024}) b->Args({s, n});
 }
 BENCHMARK(BM_Batch<Order::Lifo>)->Name("BM_BatchLIFO")->Apply(batch_args);
 BENCHMARK(BM_Batch<Order::Fifo>)->Name("BM_BatchFIFO")->Apply(batch_args);

@@ -1,5 +1,6 @@
 #include "superslab/span.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <new>
@@ -28,6 +29,10 @@ struct SpanMeta {
   std::uint64_t used[kWords];        // page is part of a live span
   std::uint64_t populated[kWords];   // page is pre-faulted
   std::uint64_t dirty[kWords];       // page was handed out since it was last zero
+  // Free and dirty at the last purge pass: purged at the next one if still so, i.e. after
+  // it sat unused for a whole pass interval (purging pages freed a moment ago would only
+  // refault them under steady churn).
+  std::uint64_t purge_seen[kWords];
   std::uint16_t span_pages[kPages];  // pages of the span starting at this page
   std::uint32_t free_pages;
   std::uintptr_t magic;  // magic_of(ss) while listed: lookup() trusts nothing else
@@ -40,6 +45,7 @@ Lock g_span_lock("span");
 SuperSlab* g_span_list = nullptr;
 std::size_t g_empty_count = 0;
 std::size_t g_span_superslabs = 0;  // held by the span allocator (list length)
+std::atomic<std::uint64_t> g_span_purged_bytes{0};  // by span_purge, for tests and stats
 // Span SuperSlabs populated page by page before new ones are populated whole (and advised
 // huge pages): a program with a few medium buffers (python: two) does not pay 2 MiB each.
 constexpr std::size_t kSparseSpanSuperSlabs = 2;
@@ -88,6 +94,7 @@ SuperSlab* acquire_span_superslab(bool dense) {
     m->used[w] = 0;
     m->dirty[w] = ss->zeroed ? 0 : ~std::uint64_t{0};
     m->populated[w] = 0;
+    m->purge_seen[w] = 0;
   }
   // Pool populated the whole SuperSlab (dense heap or huge page): remember it.
   if (ss->populated_units == kAllUnits) set_range(m->populated, 0, kPages, true);
@@ -207,6 +214,30 @@ void* span_alloc(std::size_t size, std::size_t align, bool* fresh) {
   return out;
 }
 
+std::uint32_t span_alloc_batch(std::size_t size, std::uint32_t n, void** out, bool* fresh) {
+  if (size == 0 || size > kSpanMaxBytes || n == 0) return 0;
+  if (n > kSpanBatchMax) n = kSpanBatchMax;
+  const unsigned need = static_cast<unsigned>((size + os::kPageSize - 1) / os::kPageSize);
+  PopulateTodo todo[kSpanBatchMax];
+  std::uint32_t got = 0;
+  bool dense;
+  {
+    LockGuard g(g_span_lock);
+    while (got < n && reserve_locked(need, 1, nullptr, &fresh[got], &out[got], &todo[got])) ++got;
+    dense = g_span_superslabs >= kSparseSpanSuperSlabs;
+  }
+  if (got == 0) {
+    // As span_alloc: the new SuperSlab is taken (and maybe populated) without the lock.
+    SuperSlab* ss = acquire_span_superslab(dense);
+    if (!ss) return 0;
+    LockGuard g(g_span_lock);
+    adopt_locked(ss);
+    while (got < n && reserve_locked(need, 1, ss, &fresh[got], &out[got], &todo[got])) ++got;
+  }
+  for (std::uint32_t i = 0; i < got; ++i) populate_claimed(todo[i]);
+  return got;
+}
+
 static bool lookup(const void* p, SuperSlab** out_ss, unsigned* out_page) {
   if (chunk_kind(p) != kChunkSpan) return false;
   if (reinterpret_cast<std::uintptr_t>(p) & (os::kPageSize - 1)) return false;
@@ -220,8 +251,8 @@ static bool lookup(const void* p, SuperSlab** out_ss, unsigned* out_page) {
   return true;
 }
 
-int span_free(void* p) {
-  LockGuard g(g_span_lock);
+namespace {
+int free_locked(void* p) {
   SuperSlab* ss;
   unsigned page;
   if (!lookup(p, &ss, &page)) return -1;
@@ -242,6 +273,26 @@ int span_free(void* p) {
     }
   }
   return 0;
+}
+}  // namespace
+
+int span_free(void* p) {
+  LockGuard g(g_span_lock);
+  return free_locked(p);
+}
+
+std::uint32_t span_free_batch(void* const* ps, std::uint32_t n) {
+  std::uint32_t freed = 0;
+  LockGuard g(g_span_lock);
+  for (std::uint32_t i = 0; i < n; ++i) freed += free_locked(ps[i]) == 0;
+  return freed;
+}
+
+std::size_t span_size_owned(const void* p) {
+  SuperSlab* ss;
+  unsigned page;
+  if (!lookup(p, &ss, &page)) return 0;
+  return std::size_t{meta(ss)->span_pages[page]} * os::kPageSize;
 }
 
 std::size_t span_size(const void* p) {
@@ -297,6 +348,43 @@ std::size_t span_release_empty() {
   }
   return n;
 }
+
+// Free pages still holding memory (dirty) that were so at the previous pass too, or all of
+// them when forced, go back with MADV_DONTNEED: RSS drops now, and the next span carved
+// there is zero (dirty cleared) and populated again (populated cleared). Under the span
+// lock, so no span can be carved on a page while it is purged; passes run once per purge
+// interval, from the purger thread, malloc_trim or a medium slow path, never per call.
+std::size_t span_purge(bool force) {
+  LockGuard g(g_span_lock);
+  std::size_t bytes = 0;
+  for (SuperSlab* ss = g_span_list; ss; ss = meta(ss)->next) {
+    if (ss->hugetlb) continue;  // only whole 2 MiB pages can go back (see pool_purge)
+    SpanMeta* m = meta(ss);
+    for (unsigned w = 0; w < kWords; ++w) {
+      std::uint64_t idle = ~m->used[w] & m->dirty[w];
+      std::uint64_t go = force ? idle : idle & m->purge_seen[w];
+      m->purge_seen[w] = idle & ~go;
+      while (go) {
+        // One madvise per run of consecutive pages in this word.
+        unsigned lo = static_cast<unsigned>(__builtin_ctzll(go));
+        std::uint64_t rest = go >> lo;
+        unsigned len = rest == ~std::uint64_t{0} ? 64 - lo : static_cast<unsigned>(__builtin_ctzll(~rest));
+        std::uint64_t run = (len == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << len) - 1)) << lo;
+        std::size_t n = std::size_t{len} * os::kPageSize;
+        if (os::purge_now(page_addr(ss, w * 64 + lo), n)) {
+          m->dirty[w] &= ~run;
+          m->populated[w] &= ~run;
+          bytes += n;
+        }
+        go &= ~run;
+      }
+    }
+  }
+  g_span_purged_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  return bytes;
+}
+
+std::uint64_t span_purged_bytes() { return g_span_purged_bytes.load(std::memory_order_relaxed); }
 
 const LockStats& span_lock_stats() { return g_span_lock.stats(); }
 

@@ -56,6 +56,12 @@ struct ThreadHeap {
   std::uint64_t parked_ns = 0;
   HeapCounters counters;
   void* slots[kTotalBinSlots];
+  // Medium blocks (spans of a medium class) this thread freed, kept for its next mallocs
+  // (unified_cache/medium.cpp). Owner only, like the bins: no lock.
+  std::uint32_t medium_count[kNumMediumClasses];
+  std::uint8_t medium_refills[kNumMediumClasses];  // refills so far (slow start, saturating)
+  std::size_t medium_bytes;                        // cached over all classes
+  void* medium_slots[kMediumSlots];
 };
 
 inline ThreadHeap* heap_of(ThreadCache* tc) { return reinterpret_cast<ThreadHeap*>(tc); }

@@ -11,6 +11,7 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/medium.hpp"
 
 namespace hakmem {
 
@@ -71,6 +72,8 @@ void reset_heap(ThreadHeap* h) {
     h->class_slabs[c] = 0;
   }
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
+  for (unsigned m = 0; m < kNumMediumClasses; ++m) h->medium_count[m] = h->medium_refills[m] = 0;
+  h->medium_bytes = 0;
   h->owned = nullptr;
   h->owned_count = 0;
   h->freed_bytes = 0;
@@ -205,6 +208,7 @@ bool heap_adopt(ThreadHeap* h, SuperSlab* ss) {
 }
 
 void heap_flush_all(ThreadHeap* h) {
+  medium_flush_all(h);  // first, without h->lock: it takes the span lock
   LockGuard guard(h->lock);
   bin_unhide_all(h);  // objects hidden by the heap profile go back too
   for (unsigned c = 0; c < kNumClasses; ++c) {
@@ -253,6 +257,9 @@ bool heap_park(ThreadHeap* h) {
     LockGuard g(g_heap_lock);
     if (g_parked_count >= kMaxParkedHeaps) return false;
   }
+  // Medium blocks go back to the spans (up to 4 MiB a heap): too much memory to hold for a
+  // thread that may never come.
+  medium_flush_all(h);  // without h->lock: it takes the span lock
   {
     LockGuard guard(h->lock);
     return_foreign_objects(h);

@@ -68,6 +68,55 @@ constexpr std::uint32_t class_refill_batch(unsigned cls) {
   if (by_bytes < 2) by_bytes = 2;
   return half < by_bytes ? half : by_bytes;
 }
+// ---- Medium classes: (kSmallMax, kMediumMax], page spans kept in a per-thread cache ------
+// 8 per doubling, like the slab classes above 8 KiB: 36, 40, ..., 64 KiB, 72, ..., 128 KiB,
+// 144, ..., 256 KiB. Every one is a whole number of 4 KiB pages, so a span of a class's size
+// has no tail waste and the span's length alone names its class on free. A request wastes
+// at most 1/9 of its block. Beyond kMediumMax spans are carved per call (up to
+// kSpanMaxBytes) or mapped whole (allocator/large.cpp). Why 256 KiB: PERF_NOTES.md,
+// "Medium objects".
+inline constexpr std::size_t kMediumMax = std::size_t{256} << 10;
+inline constexpr unsigned kNumMediumClasses = 24;
+
+constexpr std::uint32_t medium_class_size(unsigned m) {
+  std::uint32_t base = static_cast<std::uint32_t>(kSmallMax) << (m / 8);
+  return base + (m % 8 + 1) * (base / 8);
+}
+static_assert(medium_class_size(kNumMediumClasses - 1) == kMediumMax);
+
+// For kSmallMax < n <= kMediumMax: the next 3 bits of n - 1 below its top bit.
+constexpr unsigned medium_class_of(std::size_t n) {
+  unsigned b = 63u - static_cast<unsigned>(__builtin_clzll(n - 1));  // 15..17
+  unsigned k = static_cast<unsigned>((n - 1) >> (b - 3)) - 7;          // 1..8
+  return (b - 15) * 8 + k - 1;
+}
+static_assert([] {
+  for (unsigned m = 0; m < kNumMediumClasses; ++m) {
+    std::size_t lo = m == 0 ? kSmallMax + 1 : medium_class_size(m - 1) + 1;
+    if (medium_class_of(lo) != m || medium_class_of(medium_class_size(m)) != m) return false;
+    if (medium_class_size(m) % 4096 != 0) return false;
+  }
+  return true;
+}());
+
+// Blocks a thread keeps per medium class: about 1 MiB of them (at least 4), so a thread that
+// frees and reallocates a working set of medium buffers never goes to the span lock, while
+// an idle thread holds at most kMediumCacheBudget.
+constexpr std::uint32_t medium_bin_capacity(unsigned m) {
+  std::uint32_t by_bytes = (1u << 20) / medium_class_size(m);
+  return by_bytes < 4 ? 4 : by_bytes;
+}
+// One refill or flush moves half a bin under one span-lock acquisition.
+constexpr std::uint32_t medium_batch(unsigned m) { return medium_bin_capacity(m) / 2; }
+inline constexpr std::uint32_t kMediumSlots = [] {
+  std::uint32_t t = 0;
+  for (unsigned m = 0; m < kNumMediumClasses; ++m) t += medium_bin_capacity(m);
+  return t;
+}();
+// Bytes of medium blocks one thread may keep cached over all classes; a free beyond it goes
+// straight back to the span allocator.
+inline constexpr std::size_t kMediumCacheBudget = std::size_t{4} << 20;
+
 inline constexpr std::uint32_t kTotalBinSlots = [] {
   std::uint32_t t = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) t += class_bin_capacity(c);

@@ -80,9 +80,10 @@ TEST(StatsEntryPoints, EachCallCountedOnceUnderItsEntryPoint) {
   EXPECT_EQ(b.cache_allocs - a.cache_allocs, 11u);
   EXPECT_EQ(b.cache_frees - a.cache_frees, 11u);
   // Bytes: the plain small mallocs are not counted; calloc 100 (112 B class), realloc 100
-  // (112) and 300 (320), aligned 100 at 64 (128), the span 200000 (49 pages), the block.
+  // (112) and 300 (320), aligned 100 at 64 (128), 200000 (the 208 KiB medium class, 52
+  // pages), the block.
   EXPECT_EQ(b.bytes_requested - a.bytes_requested, 100u + 100 + 300 + 100 + 200000 + 4096);
-  EXPECT_EQ(b.bytes_served - a.bytes_served, 112u + 112 + 320 + 128 + 49 * 4096 + 4096);
+  EXPECT_EQ(b.bytes_served - a.bytes_served, 112u + 112 + 320 + 128 + 52 * 4096 + 4096);
 }
 
 TEST(StatsEntryPoints, RejectedFreesAreFreeCallsToo) {
