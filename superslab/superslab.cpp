@@ -43,7 +43,7 @@ static int find_free_run(std::uint32_t free_units, unsigned units, bool allow_un
 Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, bool populate,
                            std::uint32_t owner_tag, std::uint32_t allowed_units) {
   HAK_ASSERT(ss->magic == kSuperSlabMagic && ss->kind == kChunkSmall);
-  HAK_ASSERT(obj_size >= sizeof(FreeObject) * 2 && obj_size % 16 == 0);  // link + free tag
+  HAK_ASSERT(obj_size >= sizeof(FreeObject) && obj_size % 16 == 0);  // link + free tag
   HAK_ASSERT(cls <= kUnitInfoClassMask && cls != unit_info_class(kUnitFree));
   unsigned units = slab_units_for(obj_size);
   // Unit 0 is shorter (the header); prefer it for small classes only.

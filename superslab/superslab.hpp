@@ -26,10 +26,12 @@ inline constexpr std::uint32_t kAllUnits = 0xffffffffu;  // a unit bitmap with e
 static_assert(kUnitsPerSuperSlab == 32, "unit bitmaps are 32-bit words");
 inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
+// Two words: every class (16 bytes and up) holds both.
 struct FreeObject {
   std::uintptr_t tag;  // free_tag(this) while free: what free() checks for a double free
   FreeObject* next;
 };
+static_assert(sizeof(FreeObject) == 16);
 
 enum class SlabState : std::uint8_t { kUnused, kActive, kFull };
 
