@@ -35,6 +35,11 @@ struct SpanMeta {
   std::uint64_t purge_seen[kWords];
   std::uint16_t span_pages[kPages];  // pages of the span starting at this page
   std::uint32_t free_pages;
+  // At least the longest free run (an upper bound): reserve_locked skips a SuperSlab whose
+  // bound is below the request without searching its bitmap. A failed search lowers it, a
+  // free raises it to the run the freed pages joined. Without it, 10,000 strings grown by
+  // realloc spent 87 of 155 M allocator instructions searching fragmented SuperSlabs.
+  std::uint32_t max_run;
   std::uintptr_t magic;  // magic_of(ss) while listed: lookup() trusts nothing else
   SuperSlab* next;
   SuperSlab* prev;
@@ -101,7 +106,14 @@ SuperSlab* acquire_span_superslab(bool dense) {
   for (auto& s : m->span_pages) s = 0;
   set_range(m->used, 0, kFirstPage, true);
   m->free_pages = kPages - kFirstPage;
+  m->max_run = kPages - kFirstPage;
   return ss;
+}
+
+// Pages [page, page + n) were just cleared: the run they joined may be the longest now.
+void note_freed_run(SpanMeta* m, unsigned page, unsigned n) {
+  unsigned run = span_bits::clear_run_around(m->used, page, n);
+  if (run > m->max_run) m->max_run = run;
 }
 
 std::uintptr_t magic_of(const SuperSlab* ss) { return reinterpret_cast<std::uintptr_t>(ss) ^ kSpanMagic; }
@@ -163,9 +175,11 @@ bool reserve_locked(unsigned need, unsigned align_pages, SuperSlab* only, bool* 
   SuperSlab* ss = only ? only : g_span_list;
   int page = -1;
   for (; ss; ss = only ? nullptr : meta(ss)->next) {
-    if (meta(ss)->free_pages < need) continue;
-    page = span_bits::find_run(meta(ss)->used, need, align_pages);
+    SpanMeta* sm = meta(ss);
+    if (sm->free_pages < need || sm->max_run < need) continue;
+    page = span_bits::find_run(sm->used, need, align_pages);
     if (page >= 0) break;
+    if (align_pages == 1) sm->max_run = need - 1;  // no run of `need` pages anywhere
   }
   if (!ss) return false;
   SpanMeta* m = meta(ss);
@@ -264,6 +278,7 @@ int free_locked(void* p) {
   m->span_pages[page] = 0;
   set_range(m->used, page, n, false);
   m->free_pages += n;
+  note_freed_run(m, page, n);
   if (m->free_pages == kPages - kFirstPage) {
     // Keep one empty span SuperSlab warm; hand the others back to the pool.
     if (g_empty_count >= 1) {
@@ -319,6 +334,7 @@ bool span_resize_in_place(void* p, std::size_t new_size) {
     if (need < have) {
       set_range(m->used, page + need, have - need, false);
       m->free_pages += have - need;
+      note_freed_run(m, page + need, have - need);
     } else {
       if (page + need > kPages || next_used(m, page + have, page + need) != page + need) {
         return false;

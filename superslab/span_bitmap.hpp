@@ -38,6 +38,31 @@ inline unsigned next_set(const std::uint64_t* bits, unsigned from, unsigned to) 
   }
   return to;
 }
+// First clear bit in [from, to), or `to`: skips a used run a word at a time.
+inline unsigned next_clear(const std::uint64_t* bits, unsigned from, unsigned to) {
+  for (unsigned i = from; i < to;) {
+    std::uint64_t w = ~bits[i / 64] >> (i % 64);
+    if (w) return std::min(to, i + static_cast<unsigned>(__builtin_ctzll(w)));
+    i = (i / 64 + 1) * 64;
+  }
+  return to;
+}
+// One past the last set bit in [0, to), or 0 if none is set.
+inline unsigned prev_set_end(const std::uint64_t* bits, unsigned to) {
+  for (unsigned i = to; i > 0;) {
+    unsigned w_index = (i - 1) / 64;
+    unsigned used_bits = i - w_index * 64;  // bits of this word below i: 1..64
+    std::uint64_t w = bits[w_index];
+    if (used_bits < 64) w &= (std::uint64_t{1} << used_bits) - 1;
+    if (w) return w_index * 64 + 64 - static_cast<unsigned>(__builtin_clzll(w));
+    i = w_index * 64;
+  }
+  return 0;
+}
+// The clear run holding [from, from + n) (which the caller has just cleared): its length.
+inline unsigned clear_run_around(const std::uint64_t* bits, unsigned from, unsigned n) {
+  return next_set(bits, from + n, kPages) - prev_set_end(bits, from);
+}
 // First page p >= kFirstPage, a multiple of align_pages, with [p, p + need) all clear in
 // `used` (a kPages-bit map); -1 if there is none. First fit: the lowest such page.
 inline int find_run(const std::uint64_t* used, unsigned need, unsigned align_pages) {
@@ -46,8 +71,7 @@ inline int find_run(const std::uint64_t* used, unsigned need, unsigned align_pag
     unsigned blocker = next_set(used, p, p + need);
     if (blocker == p + need) return static_cast<int>(p);
     // Skip past the used run that blocked us.
-    unsigned q = blocker;
-    while (q < kPages && test(used, q)) ++q;
+    unsigned q = next_clear(used, blocker, kPages);
     p = (q + align_pages - 1) / align_pages * align_pages;
   }
   return -1;
