@@ -7,6 +7,7 @@
 #include "superslab/lock.hpp"
 #include "superslab/os.hpp"
 #include "superslab/span.hpp"
+#include "unified_cache/heap_internal.hpp"
 
 namespace hakmem {
 namespace {
@@ -85,6 +86,15 @@ void note_slow_path(ThreadHeap* h) {
   }
   t_slow_ns = now;
   t_slow_calls = calls;
+  // The heap's slab pages are purged on slab slow paths, which a thread whose blocks grew
+  // past the slab classes no longer takes: realloc_growth's strings left ~100 MiB of slab
+  // pages free behind them, purged only a purge delay later by the purger (which leaves
+  // alone a heap whose owner purged within the delay), then at its second pass. The check
+  // is heap_purge's own rate limit, read before taking the lock.
+  if (now - h->last_purge_ns.load(std::memory_order_relaxed) >= heap_purge_delay_ns() / 2) {
+    LockGuard guard(h->lock);
+    heap_maybe_purge(h);
+  }
 }
 
 HAK_NOINLINE void* refill(ThreadHeap* h, unsigned m, bool* fresh) {
