@@ -3,7 +3,10 @@
 // --max-len]); the strings are grown in turn, a step each, as a program appending to many
 // buffers does. Every byte is checked at the end. Then every string is freed, the program
 // idles --idle-ms (longer than hakmem's purge delay) and reports rss_after_free_kb.
-// ops = reallocs.
+// usable_at_peak_kb sums malloc_usable_size over the strings at the end of the growth:
+// what the allocator hands the strings (their internal waste included), against which
+// rss_at_peak_kb shows what the rest of its memory costs. ops = reallocs.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -57,6 +60,8 @@ int main(int argc, char** argv) {
   r.set_phase(phase);
   r.ops = reallocs;
   const uint64_t peak = hakbench::peak_rss_kb();
+  uint64_t usable = 0;
+  for (size_t i = 0; i < strings; ++i) usable += malloc_usable_size(s[i]);
   for (size_t i = 0; i < strings; ++i) {
     for (size_t k = 0; k < len[i]; ++k) r.corrupt += s[i][k] != fill(i);
     r.corrupt += s[i][len[i]] != 0;
@@ -68,6 +73,7 @@ int main(int argc, char** argv) {
   // One call after the idle time: allocators that return memory only on a call get one.
   std::free(std::malloc(100000));
   r.add("rss_at_peak_kb", peak);
+  r.add("usable_at_peak_kb", usable / 1024);
   r.add("rss_after_free_kb", hakbench::rss_kb());
   return hakbench::print_result(r);
 }
