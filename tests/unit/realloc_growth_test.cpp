@@ -1,8 +1,9 @@
 // Issue 12, exact-size realloc growth (allocator/realloc.cpp): a growth that moves takes a
 // quarter more, so a buffer grown a few bytes at a time moves a bounded number of times per
-// doubling and copies a bounded multiple of its final length (counts, not times); content
-// survives every step, from one byte through the slab classes, the page spans, the medium
-// classes and into a huge block, and back down; a realloc of a freed block is reported.
+// doubling and copies a bounded multiple of its final length (counts, not times), its
+// content checked at every move from one byte through the slab classes, the page spans, the
+// medium classes and into a huge block; a realloc of a freed block is reported. Content
+// across every class boundary and back down out of huge blocks: medium_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -97,30 +98,6 @@ TEST(ReallocGrowth, GrowthByMoreThanAQuarterGetsItsOwnSize) {
   ASSERT_NE(r, nullptr);
   EXPECT_LT(api::usable_size(r), 300 * KiB + 4 * KiB + 1);
   api::free(r);
-}
-
-TEST(ReallocGrowth, ContentSurvivesEveryStepUpAndDown) {
-  api::NoBadFrees no_bad_frees;
-  // Every slab class step (1/16 apart), the span range, medium classes, huge blocks.
-  std::vector<std::size_t> up;
-  for (std::size_t s = 16; s <= 2 * MiB; s += s / 16) up.push_back(s);
-  std::vector<std::size_t> chain = up;
-  chain.insert(chain.end(), up.rbegin(), up.rend());
-  void* p = nullptr;
-  std::size_t have = 0;
-  std::uint64_t seed = 7;
-  for (std::size_t n : chain) {
-    void* q = api::realloc(p, n);
-    ASSERT_NE(q, nullptr) << n;
-    std::size_t keep = have < n ? have : n;
-    ASSERT_EQ(hakt::check(q, keep, seed), SIZE_MAX) << have << " -> " << n;
-    ASSERT_GE(api::usable_size(q), n);
-    ++seed;
-    hakt::fill(q, n, seed);
-    p = q;
-    have = n;
-  }
-  api::free(p);
 }
 
 TEST(ReallocGrowth, GrownSpanShrinksBackToASlabObject) {
