@@ -67,6 +67,14 @@ void* realloc_impl(void* p, std::size_t n) {
     return nullptr;
   }
   ChunkKind kind = chunk_kind(p);
+  if (kind == kChunkSmall && *static_cast<const std::uintptr_t*>(p) == free_tag(p)) [[unlikely]] {
+    // A freed object (its free tag, which the program cannot forge): nothing to copy from,
+    // and moving it would free it a second time.
+    ensure_init();
+    report_bad_pointer("realloc of a freed block", p);
+    errno = EINVAL;
+    return nullptr;
+  }
   if (kind == kChunkSmall) {
     // Same class, or shrinking by less than half: keep the block.
     if (n <= old && (n > old / 2 || old <= 32)) return p;

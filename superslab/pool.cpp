@@ -99,7 +99,14 @@ bool populate_enabled() { return os::policy().populate != os::PopulatePolicy::kN
 // SuperSlabs (and POPULATE=always) are populated whole here: a huge page must be faulted as
 // one. Everything else is populated where it is used: slab by slab for classes that
 // allocate in bulk, page by page for the others (superslab_carve_slab), so a heap's RSS
-// follows what it hands out, not the 2 MiB it reserved.
+// follows what it hands out, not the 2 MiB it reserved. populates_whole: whether it will.
+bool populates_whole(const SuperSlab* ss) {
+  os::Policy pol = os::policy();
+  bool whole = pol.populate == os::PopulatePolicy::kAlways ||
+               (pol.populate == os::PopulatePolicy::kAuto && (ss->huge_page || ss->hugetlb));
+  return whole && (ss->purged || ss->populated_units != kAllUnits);
+}
+
 void prepare_memory(SuperSlab* ss) {
   os::Policy pol = os::policy();
   bool forced_thp = pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb;
@@ -107,9 +114,7 @@ void prepare_memory(SuperSlab* ss) {
     ss->huge_page = true;
     os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
   }
-  bool whole = pol.populate == os::PopulatePolicy::kAlways ||
-               (pol.populate == os::PopulatePolicy::kAuto && (ss->huge_page || ss->hugetlb));
-  if (whole && (ss->purged || ss->populated_units != kAllUnits)) {
+  if (populates_whole(ss)) {
     os::populate(ss, kSuperSlabSize);
     ss->populated_units = kAllUnits;
     ss->purged = false;
@@ -155,6 +160,7 @@ SuperSlab* map_new(bool dense) {
   ss->magic = kSuperSlabMagic;
   ss->owner.store(nullptr, std::memory_order_relaxed);
   ss->hugetlb = got_hugetlb;
+  ss->guarded = false;
   ss->huge_page = thp || got_hugetlb;
   ss->purged = false;
   ss->touched_units = 0;
@@ -211,7 +217,12 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
   HAK_ASSERT(kind == kChunkSmall || kind == kChunkSpan);
   HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == nullptr);
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
+  // Secure mode guards small SuperSlabs only: a span's pages are handed out whole. Guards
+  // come off before a whole populate too (it would stop at them), and go back after.
+  bool want_guards = kind == kChunkSmall && secure_mode();
+  if (ss->guarded && (!want_guards || populates_whole(ss))) superslab_set_guards(ss, false);
   prepare_memory(ss);
+  if (want_guards) superslab_set_guards(ss, true);  // kept off if the kernel refuses
   registry_set(ss, kSuperSlabSize, kind, kind);
   return ss;
 }

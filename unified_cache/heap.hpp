@@ -55,6 +55,11 @@ struct ThreadHeap {
   bool parked = false;
   std::uint64_t parked_ns = 0;
   HeapCounters counters;
+  // Secure mode only (unified_cache/secure.hpp): the bins the heap really uses, which the
+  // fast path never sees (cache.bins are then empty and full at once, so every small malloc
+  // and free takes the checked path), and the heap's random state for their order.
+  Bin secure_bins[kNumClasses];
+  std::uint64_t secure_rng;
   void* slots[kTotalBinSlots];
   // Medium blocks (spans of a medium class) this thread freed, kept for its next mallocs
   // (unified_cache/medium.cpp). Owner only, like the bins: no lock.
@@ -65,6 +70,12 @@ struct ThreadHeap {
 };
 
 inline ThreadHeap* heap_of(ThreadCache* tc) { return reinterpret_cast<ThreadHeap*>(tc); }
+
+// The bin of class cls that the heap's slow paths fill and drain: the fast path's, or in
+// secure mode the hidden one.
+inline Bin& heap_bin(ThreadHeap* h, unsigned cls) {
+  return secure_mode() ? h->secure_bins[cls] : h->cache.bins[cls];
+}
 
 // Sets up the layer (thread-exit key). Idempotent; never allocates through malloc.
 void unified_cache_init();

@@ -12,6 +12,7 @@
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
 #include "unified_cache/medium.hpp"
+#include "unified_cache/secure.hpp"
 
 namespace hakmem {
 
@@ -64,13 +65,16 @@ void reset_heap(ThreadHeap* h) {
   // remote_pending: it only causes one extra scan.
   std::uint32_t slot = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    Bin& b = h->cache.bins[c];
+    Bin& b = heap_bin(h, c);
     b.base = b.top = &h->slots[slot];
     slot += class_bin_capacity(c);
     b.limit = &h->slots[slot];
+    // Secure mode: the fast path's bin is empty and full at once (see ThreadHeap).
+    if (secure_mode()) h->cache.bins[c] = Bin{h->slots, h->slots, h->slots};
     h->partial[c] = nullptr;
     h->class_slabs[c] = 0;
   }
+  if (secure_mode()) secure_seed(h);
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   for (unsigned m = 0; m < kNumMediumClasses; ++m) h->medium_count[m] = h->medium_refills[m] = 0;
   h->medium_bytes = 0;
@@ -212,7 +216,7 @@ void heap_flush_all(ThreadHeap* h) {
   LockGuard guard(h->lock);
   bin_unhide_all(h);  // objects hidden by the heap profile go back too
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    Bin& b = h->cache.bins[c];
+    Bin& b = heap_bin(h, c);
     std::uint32_t n = static_cast<std::uint32_t>(b.top - b.base);
     if (n) heap_return_objects(h, b.base, n);
     b.top = b.base;
@@ -231,7 +235,7 @@ void return_foreign_objects(ThreadHeap* h) {
   void* foreign[kBatch];
   unsigned nf = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    Bin& b = h->cache.bins[c];
+    Bin& b = heap_bin(h, c);
     void** keep = b.base;
     for (void** it = b.base; it < b.top; ++it) {
       if (superslab_of(*it)->owner.load(std::memory_order_relaxed) == h) {
