@@ -42,28 +42,6 @@ void secure_shuffle(ThreadHeap* h, void** objs, std::uint32_t n) {
   }
 }
 
-namespace {
-// OR of words [from, to) (both even: classes are multiples of 16 bytes).
-inline std::uint64_t or_words(const std::uint64_t* w, std::size_t from, std::size_t to) {
-  std::uint64_t any = 0;
-  for (std::size_t i = from; i < to; i += 2) any |= w[i] | w[i + 1];
-  return any;
-}
-}  // namespace
-
-bool secure_object_clean(const void* p, std::size_t size) {
-  const auto* w = static_cast<const std::uint64_t*>(p);
-  if (w[0] != free_tag(p)) return false;
-  std::size_t words = size / 8;
-  std::uint64_t any = w[1];
-  if (size <= kSecureCheckHead + kSecureCheckTail) {
-    any |= or_words(w, 2, words);
-  } else {
-    any |= or_words(w, 2, kSecureCheckHead / 8) | or_words(w, words - kSecureCheckTail / 8, words);
-  }
-  return any == 0;
-}
-
 FreeObject* secure_bad_link(const Slab* s, FreeObject* o) {
   (void)s;
   report_error("corrupted free-list link (secure mode: heap overflow or write after free)", o);
