@@ -65,6 +65,7 @@ constexpr Ops kLinuxOps{
     .sched_getcpu = ::sched_getcpu,
     .getrusage = ::getrusage,
     .getpid = ::getpid,
+    .gettid = ::gettid,
     .thread_create = ::pthread_create,
     .tls_key_create = ::pthread_key_create,
     .tls_set = ::pthread_setspecific,

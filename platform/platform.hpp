@@ -58,6 +58,7 @@ struct Ops {
   int (*sched_getcpu)();
   int (*getrusage)(int who, struct rusage* out);
   pid_t (*getpid)();
+  pid_t (*gettid)();  // names thread heaps in the profile's memory breakdown
 
   // ---- threads: creation, the exit hook (TLS key), fork handlers ----
   int (*thread_create)(pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*),
