@@ -15,7 +15,12 @@ namespace hakmem {
 namespace {
 
 static_assert(kNumClasses <= HAKMEM_PROFILE_MAX_CLASSES);
-constexpr std::uint64_t kWalkCostFactor = 100;  // a walk every 100x its duration at most
+// The walk's cost, estimated from what it read rather than timed: its time includes waits
+// for heap locks their busy owners hold, which cost this thread nothing. Measured at about
+// 8 ns per slab and 240 ns per SuperSlab (PERF_NOTES.md, 2026-12-03); rounded up.
+constexpr std::uint64_t kNsPerSlab = 10;
+constexpr std::uint64_t kNsPerSuperSlab = 300;
+constexpr std::uint64_t kWalkCostFactor = 100;  // a walk every 100x its cost at most
 
 // Guarded by the caller's serialisation (profile.cpp's refresh lock).
 hakmem_profile_memory g_last;
@@ -102,7 +107,8 @@ void memory_collect(hakmem_profile_memory* out, bool force) {
     std::uint64_t t1 = platform::clock_ns(CLOCK_MONOTONIC);
     g_last.walk_ns = t1 - t0;
     g_last.updated_time_ns = platform::clock_ns(CLOCK_REALTIME);
-    g_next_walk_ns = t1 + kWalkCostFactor * g_last.walk_ns;
+    const std::uint64_t cost = g_last.walked_slabs * kNsPerSlab + g_last.walked_superslabs * kNsPerSuperSlab;
+    g_next_walk_ns = t1 + kWalkCostFactor * cost;
   }
   *out = g_last;
 }

@@ -9,8 +9,9 @@ namespace hakmem {
 
 // Fills *out with a fresh breakdown, or with the last one while the walk is rate-limited:
 // a walk costs time in proportion to the SuperSlabs and slabs it reads and holds each
-// heap's lock for its share, so the next one waits 100 times as long as the last took
-// (at most 1% of a core however many SuperSlabs there are). `force`: walk now (the
+// heap's lock for its share, so the next one waits 100 times the last one's cost as
+// estimated from those counts (at most 1% of a core however many SuperSlabs there are;
+// every refresh below ~10,000 slabs at the default interval). `force`: walk now (the
 // final refresh at exit). Caller serialises calls (the profile's refresh lock). Needs
 // heap_set_accounting(true) for bins to be counted. Never allocates.
 void memory_collect(hakmem_profile_memory* out, bool force);

@@ -41,8 +41,11 @@ void superslab_account(const SuperSlab* ss, SlabBytes* per_class, unsigned num_c
     SlabBytes& b = per_class[s->cls];
     const std::uint64_t size = s->obj_size;
     const std::uint64_t handed = static_cast<std::uint64_t>(s->bump - s->start) / size;
+    // Most slabs have no purged page: skip the popcount (a libgcc call without -mpopcnt).
     const std::uint64_t purged =
-        std::uint64_t{static_cast<unsigned>(__builtin_popcountll(s->purged_pages))} * os::kPageSize;
+        s->purged_pages
+            ? std::uint64_t{static_cast<unsigned>(__builtin_popcountll(s->purged_pages))} * os::kPageSize
+            : 0;
     const std::uint64_t free_objects = handed > s->used ? (handed - s->used) * size : 0;
     b.in_use += std::uint64_t{s->used} * size;
     b.free += free_objects > purged ? free_objects - purged : 0;

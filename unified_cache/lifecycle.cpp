@@ -170,10 +170,13 @@ void heap_publish(ThreadHeap* h) {
     h->counters.published[i].store(src[i], std::memory_order_relaxed);
   }
   if (heap_accounting()) [[unlikely]] {
+    // From the real base (bins are consecutive ranges of slots, as reset_heap lays them
+    // out): objects the heap profile hides are in the bin all the same.
+    std::uint32_t slot = 0;
     for (unsigned c = 0; c < kNumClasses; ++c) {
-      // From the real base: objects the heap profile hides are in the bin all the same.
-      auto n = static_cast<std::uint32_t>(h->cache.bins[c].top - bin_real_base(h, c));
+      auto n = static_cast<std::uint32_t>(h->cache.bins[c].top - &h->slots[slot]);
       h->counters.bin_objects[c].store(n, std::memory_order_relaxed);
+      slot += class_bin_capacity(c);
     }
   }
 }

@@ -221,9 +221,11 @@ typedef struct hakmem_profile_memory {
   uint32_t flags;            /* HAKMEM_PROFILE_MEMORY_* */
   uint32_t num_heaps;        /* entries used in heaps[], largest resident first */
   uint64_t walks;            /* breakdowns taken so far (it is refreshed with the record,
-                                but at most once per 100x the last walk's duration) */
+                                but at most once per 100x the last walk's cost, estimated
+                                as 10 ns per slab and 300 ns per SuperSlab walked) */
   uint64_t updated_time_ns;  /* CLOCK_REALTIME of this breakdown */
-  uint64_t walk_ns;          /* how long taking it took (CLOCK_MONOTONIC) */
+  uint64_t walk_ns;          /* how long taking it took (CLOCK_MONOTONIC), waits for heap
+                                locks included */
   uint64_t walked_superslabs;/* SuperSlabs and slabs it looked at */
   uint64_t walked_slabs;
   uint64_t heaps_live;       /* thread heaps walked (parked ones included) */
