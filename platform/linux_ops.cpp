@@ -69,6 +69,7 @@ constexpr Ops kLinuxOps{
     .getrusage = ::getrusage,
     .getpid = ::getpid,
     .getrandom = linux_getrandom,
+    .gettid = ::gettid,
     .thread_create = ::pthread_create,
     .tls_key_create = ::pthread_key_create,
     .tls_set = ::pthread_setspecific,

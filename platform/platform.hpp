@@ -61,6 +61,7 @@ struct Ops {
   pid_t (*getpid)();
   // getrandom(2) without flags: secure mode's secrets (the raw syscall; bytes or -1).
   long (*getrandom)(void* buf, std::size_t len);
+  pid_t (*gettid)();  // names thread heaps in the profile's memory breakdown
 
   // ---- threads: creation, the exit hook (TLS key), fork handlers ----
   int (*thread_create)(pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*),

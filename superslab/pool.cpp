@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "superslab/account.hpp"
 #include "superslab/assert.hpp"
 #include "superslab/latency.hpp"
 #include "superslab/numa.hpp"
@@ -341,6 +342,24 @@ std::size_t pool_unmap_idle() {
 void pool_maybe_purge() {
   std::uint64_t due = g_next_purge_ns.load(std::memory_order_relaxed);
   if (due != 0 && os::now_ns() >= due) pool_purge(false);
+}
+
+void pool_account(PoolAccount* out, OrphanVisitor orphan, void* ctx) {
+  UncountedLockGuard g(g_pool_lock);  // the profiler's look: not in the lock table
+  for (SuperSlab* ss = g_reserve.head; ss; ss = ss->next) {
+    // A released span SuperSlab has its pages in touched_units too (span.cpp, drop_locked).
+    out->reserve_resident += superslab_units_bytes(ss->populated_units | ss->touched_units);
+  }
+  out->reserve_lazy += g_lazy.count * payload_size();
+  out->reserve_purged += g_purged.count * payload_size();
+  out->orphans += g_orphans.count;
+  if (orphan) {
+    for (SuperSlab* ss = g_orphans.head; ss; ss = ss->next) orphan(ss, ctx);
+  }
+  // Purging keeps the header (only the payload goes back): every mapped SuperSlab has one.
+  std::uint64_t mapped = g_stats.mapped.load(std::memory_order_relaxed) -
+                         g_stats.unmapped.load(std::memory_order_relaxed);
+  out->headers += mapped * kSuperSlabHeaderSize;
 }
 
 void pool_fork_prepare() { g_pool_lock.lock(); }

@@ -34,6 +34,8 @@ HeapCounters g_exited;
 LockStats g_exited_heap_locks;  // heap locks of exited threads (guarded by g_heap_lock)
 std::atomic<std::uint64_t> g_created{0};
 std::atomic<std::uint64_t> g_exited_count{0};
+std::atomic<std::uint64_t> g_heaps_mapped{0};
+std::atomic<bool> g_accounting{false};
 pthread_key_t g_exit_key;
 std::atomic<bool> g_key_ready{false};
 ErrorReporter g_reporter = nullptr;
@@ -77,7 +79,7 @@ void reset_heap(ThreadHeap* h) {
   if (secure_mode()) secure_seed(h);
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   for (unsigned m = 0; m < kNumMediumClasses; ++m) h->medium_count[m] = h->medium_refills[m] = 0;
-  h->medium_bytes = 0;
+  h->medium_bytes.store(0, std::memory_order_relaxed);
   h->owned = nullptr;
   h->owned_count = 0;
   h->freed_bytes = 0;
@@ -92,6 +94,7 @@ void reset_heap(ThreadHeap* h) {
     c.class_flushes[i].store(0, std::memory_order_relaxed);
   }
   for (auto& p : c.published) p.store(0, std::memory_order_relaxed);
+  for (auto& n : c.bin_objects) n.store(0, std::memory_order_relaxed);
 }
 
 ThreadHeap* create_heap() {
@@ -102,6 +105,7 @@ ThreadHeap* create_heap() {
       g_parked = h->next_free;
       --g_parked_count;
       h->parked = false;
+      h->tid.store(0, std::memory_order_relaxed);  // heap_current names the new owner
       return h;  // still live, counters and all: a heap's counts are not per thread
     }
     h = g_free_heaps;
@@ -111,6 +115,7 @@ ThreadHeap* create_heap() {
     void* mem = os::map(sizeof(ThreadHeap));
     if (!mem) return nullptr;
     h = new (mem) ThreadHeap();
+    g_heaps_mapped.fetch_add(1, std::memory_order_relaxed);
   }
   reset_heap(h);
   LockGuard g(g_heap_lock);
@@ -147,6 +152,7 @@ ThreadHeap* heap_current() {
   if (!h) return nullptr;
   t_cache = &h->cache;  // installed first: pthread_setspecific may itself call malloc
   if (g_key_ready.load(std::memory_order_acquire)) platform::ops().tls_set(g_exit_key, h);
+  if (heap_accounting()) h->tid.store(platform::ops().gettid(), std::memory_order_relaxed);
   return h;
 }
 
@@ -167,7 +173,27 @@ void heap_publish(ThreadHeap* h) {
   for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
     h->counters.published[i].store(src[i], std::memory_order_relaxed);
   }
+  if (heap_accounting()) [[unlikely]] {
+    // From the real base (bins are consecutive ranges of slots, as reset_heap lays them
+    // out): objects the heap profile hides are in the bin all the same.
+    std::uint32_t slot = 0;
+    for (unsigned c = 0; c < kNumClasses; ++c) {
+      auto n = static_cast<std::uint32_t>(heap_bin(h, c).top - &h->slots[slot]);
+      h->counters.bin_objects[c].store(n, std::memory_order_relaxed);
+      slot += class_bin_capacity(c);
+    }
+  }
 }
+
+void heap_set_accounting(bool on) {
+  g_accounting.store(on, std::memory_order_relaxed);
+  // The caller's heap may predate this (the thread that started profiling): name it now.
+  if (on && t_cache != &g_sentinel_cache) {
+    heap_of(t_cache)->tid.store(platform::ops().gettid(), std::memory_order_relaxed);
+  }
+}
+bool heap_accounting() { return g_accounting.load(std::memory_order_relaxed); }
+std::uint64_t heaps_mapped() { return g_heaps_mapped.load(std::memory_order_relaxed); }
 
 bool heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
   HAK_ASSERT(superslab_of(s) == ss && ss->owner.load(std::memory_order_relaxed) == h);
@@ -273,6 +299,7 @@ bool heap_park(ThreadHeap* h) {
   LockGuard g(g_heap_lock);
   if (g_parked_count >= kMaxParkedHeaps) return false;  // others parked meanwhile
   h->parked = true;
+  h->tid.store(ThreadHeap::kParkedTid, std::memory_order_relaxed);  // what the memory breakdown reads
   h->parked_ns = os::now_ns();
   h->next_free = g_parked;
   g_parked = h;
