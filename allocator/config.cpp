@@ -55,6 +55,9 @@ constexpr OptionDef kDefs[] = {
     {"HEAP_PROFILE_LEAKS", 0, 0, 1, nullptr,
      "print the sampled allocations still live at exit (turns the heap profile on)"},
     {"HEAP_SEED", 0, 0, 0x7fffffffl, nullptr, "heap-profile random seed (0: random)"},
+    {"SECURE", 0, 0, 1, nullptr,
+     "secure mode: encoded free lists, guard pages, random reuse order, zero on free with a "
+     "write-after-free check (start-up only; huge pages and the heap profile off)"},
 };
 static_assert(sizeof(kDefs) / sizeof(kDefs[0]) == static_cast<unsigned>(Opt::kCount));
 
@@ -162,6 +165,12 @@ int config_set(const char* name, long value) {
     errno = EINVAL;
     return -1;
   }
+  // Secure mode shapes every heap from its creation: it is chosen at start-up only.
+  if (i == static_cast<int>(Opt::kSecure) &&
+      value != g_option_values.v[i].load(std::memory_order_relaxed)) {
+    errno = EPERM;
+    return -1;
+  }
   g_option_values.v[i].store(value, std::memory_order_relaxed);
   g_sources[i] = OptSource::kApi;
   config_apply();
@@ -196,6 +205,8 @@ void config_apply() {
   os::Policy pol;
   pol.populate = static_cast<os::PopulatePolicy>(option(Opt::kPopulate));
   pol.huge = static_cast<os::HugePolicy>(option(Opt::kHugepages));
+  // Guard pages split a huge page into 4 KiB ones: secure mode maps none.
+  if (secure_mode()) pol.huge = os::HugePolicy::kOff;
   os::set_policy(pol);
   PoolConfig pc;
   pc.reserve_bytes = static_cast<std::size_t>(option(Opt::kReserveMb)) << 20;

@@ -24,6 +24,7 @@ enum class Opt : unsigned {
   kHeapSample,
   kHeapProfileLeaks,
   kHeapSeed,
+  kSecure,
   kCount
 };
 

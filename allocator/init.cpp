@@ -14,6 +14,7 @@
 #include "allocator/large.hpp"
 #include "allocator/profile.hpp"
 #include "platform/platform.hpp"
+#include "superslab/hardening.hpp"
 #include "superslab/numa.hpp"
 #include "superslab/pool.hpp"
 #include "superslab/topology.hpp"
@@ -111,6 +112,16 @@ std::uintptr_t random_key() {
   return key | 1;  // never zero: a zeroed object must not look freed
 }
 
+// Secure mode's link key: fresh kernel randomness, independent of the free tag's key (a
+// tag read through a dangling pointer must not give the links away).
+std::uintptr_t secret_key() {
+  std::uintptr_t key = 0;
+  if (platform::ops().getrandom(&key, sizeof(key)) != static_cast<long>(sizeof(key))) {
+    key = random_key() * 0xbf58476d1ce4e5b9ull ^ platform::ops().getpid();
+  }
+  return key | 1;  // never zero: zero means "links are plain"
+}
+
 void purge_wanted() {
   if (option(Opt::kBackground) != kBackgroundOff &&
       !g_purger_started.load(std::memory_order_relaxed)) {
@@ -121,6 +132,8 @@ void purge_wanted() {
 void do_init() {
   g_free_tag_key = random_key();
   config_load_env();
+  // Before config_apply (which turns huge pages off for it) and before any heap exists.
+  if (option(Opt::kSecure)) hardening_enable(secret_key());
   config_apply();
   large_set_cache_limit(static_cast<std::size_t>(option(Opt::kLargeCacheMb)) << 20,
                         static_cast<std::uint64_t>(option(Opt::kPurgeDelayMs)) * 1000000ull);
@@ -141,8 +154,14 @@ void init_slow() {
     g_init_state.store(2, std::memory_order_release);
     if (option(Opt::kVerbose)) config_print();
     if (option(Opt::kProfile)) profile_start();
-    if (option(Opt::kHeapProfile) || option(Opt::kHeapProfileLeaks) ||
-        option_source(Opt::kHeapSample) == OptSource::kEnv) {
+    bool heap_profile = option(Opt::kHeapProfile) || option(Opt::kHeapProfileLeaks) ||
+                        option_source(Opt::kHeapSample) == OptSource::kEnv;
+    if (heap_profile && secure_mode()) {
+      // The sampler hides objects in the fast path's bins, which secure mode keeps empty.
+      TextBuf b;
+      b.str("hakmem: the heap profile is not available with HAKMEM_SECURE=1; it stays off\n")
+          .flush_stderr();
+    } else if (heap_profile) {
       heap_profile_start();
     }
     if (option(Opt::kBackground) == kBackgroundOn) start_background_purger();

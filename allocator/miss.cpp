@@ -8,6 +8,7 @@
 #include "allocator/heap_profile.hpp"
 #include "allocator/init.hpp"
 #include "allocator/large.hpp"
+#include "unified_cache/secure.hpp"
 
 namespace hakmem {
 
@@ -22,7 +23,14 @@ void* refill_pop(unsigned cls) {
 
 template <Entry E>
 void* bin_miss(std::size_t bin) {
-  void* p = refill_pop(class_of_bin_offset(bin));
+  void* p;
+  if (secure_mode()) {
+    // Every small malloc comes here (the fast-path bins stay empty): checked, tag cleared.
+    large_maybe_purge();
+    p = cache_secure_pop(class_of_bin_offset(bin));
+  } else {
+    p = refill_pop(class_of_bin_offset(bin));
+  }
   count_call(E, p != nullptr);  // after the pop: the refill published before it
   return p;
 }

@@ -32,6 +32,7 @@
 #include "allocator/config.hpp"
 #include "allocator/fmt.hpp"
 #include "allocator/init.hpp"
+#include "allocator/profile_memory.hpp"
 #include "allocator/profile_reap.hpp"
 #include "allocator/profile_session.hpp"
 #include "hakmem/hakmem.h"
@@ -39,6 +40,7 @@
 #include "platform/file_read.hpp"
 #include "platform/platform.hpp"
 #include "superslab/latency.hpp"
+#include "unified_cache/heap.hpp"
 #include "unified_cache/size_classes.hpp"
 
 namespace hakmem {
@@ -164,6 +166,7 @@ unsigned count_named_locks(const hakmem_profile_data& d) {
 void refresh_locked(hakmem_profile_record* r, std::uint32_t state) {
   hakmem_profile_header& h = r->header;
   stats_collect(&g_raw);
+  memory_collect(&g_raw.memory, state == HAKMEM_PROFILE_STATE_EXITED);
   std::uint64_t request = shared_u64(h.reset_request).load(std::memory_order_acquire);
   bool reset = request != shared_u64(h.reset_ack).load(std::memory_order_relaxed);
   if (reset) {
@@ -248,6 +251,7 @@ void on_fork_child() {
   g_refreshing.store(false, std::memory_order_relaxed);
   g_thread_started.store(false, std::memory_order_relaxed);
   latency_set_enabled(false);
+  heap_set_accounting(false);  // nothing reads the bins' levels any more
 }
 
 hakmem_profile_record* create_record(const char* path) {
@@ -314,6 +318,7 @@ void profile_start() {
   h.num_hists = kLatencyKinds;
   h.reserved[0] = session_id();  // readers add running session members to the aggregate
   latency_set_enabled(true);
+  heap_set_accounting(true);  // bins' levels published from now on (the memory breakdown)
 
   while (g_refreshing.exchange(true, std::memory_order_acquire)) sys().sched_yield();
   refresh_locked(r, HAKMEM_PROFILE_STATE_RUNNING);

@@ -84,9 +84,9 @@ bool span_keep(void* p, std::size_t old, std::size_t n) {
   return span_resize_in_place(p, span_target(n));
 }
 
-HAK_NOINLINE void* bad_realloc(void* p) {
+HAK_NOINLINE void* bad_realloc(void* p, const char* what) {
   ensure_init();
-  report_bad_pointer("invalid realloc", p);
+  report_bad_pointer(what, p);
   errno = EINVAL;
   return nullptr;
 }
@@ -113,11 +113,12 @@ void* realloc_impl(void* p, std::size_t n) {
   }
   ChunkKind kind = chunk_kind(p);
   if (kind == kChunkSmall) {
-    // The common case of a string builder, without usable_size's second dispatch. A freed
-    // object carries its free tag (fast_path.hpp): realloc of it is caught here, as a move
-    // would catch it at the free, instead of handing the freed block back.
-    if (!small_object_valid(p) || *static_cast<const std::uintptr_t*>(p) == free_tag(p)) {
-      return bad_realloc(p);
+    // The common case of a string builder, without usable_size's second dispatch.
+    if (!small_object_valid(p)) return bad_realloc(p, "invalid realloc");
+    // A freed object (its free tag, which the program cannot forge): nothing to copy from,
+    // and moving it would free it a second time.
+    if (*static_cast<const std::uintptr_t*>(p) == free_tag(p)) [[unlikely]] {
+      return bad_realloc(p, "realloc of a freed block");
     }
     std::size_t old = small_usable(p);
     // Same class, or shrinking by less than half: keep the block.
@@ -125,7 +126,7 @@ void* realloc_impl(void* p, std::size_t n) {
     return realloc_move(p, old, n);
   }
   std::size_t old = usable_size(p);
-  if (old == 0) return bad_realloc(p);
+  if (old == 0) return bad_realloc(p, "invalid realloc");
   if (kind == kChunkSpan) {
     if (span_keep(p, old, n)) return p;
   } else if (n > kSpanMaxBytes) {

@@ -46,6 +46,8 @@ int linux_open(const char* path, int flags, mode_t mode) { return ::open(path, f
 int linux_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return ::openat(dirfd, path, flags, mode);
 }
+long linux_getrandom(void* buf, std::size_t len) { return ::syscall(SYS_getrandom, buf, len, 0); }
+
 long linux_getdents64(int fd, void* buf, std::size_t len) {
   return ::syscall(SYS_getdents64, fd, buf, len);
 }
@@ -55,6 +57,7 @@ constexpr Ops kLinuxOps{
     .munmap = ::munmap,
     .mremap = linux_mremap,
     .madvise = ::madvise,
+    .mprotect = ::mprotect,
     .mbind = linux_mbind,
     .get_mempolicy = linux_get_mempolicy,
     .futex_wait = linux_futex_wait,
@@ -65,6 +68,8 @@ constexpr Ops kLinuxOps{
     .sched_getcpu = ::sched_getcpu,
     .getrusage = ::getrusage,
     .getpid = ::getpid,
+    .getrandom = linux_getrandom,
+    .gettid = ::gettid,
     .thread_create = ::pthread_create,
     .tls_key_create = ::pthread_key_create,
     .tls_set = ::pthread_setspecific,

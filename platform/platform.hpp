@@ -41,6 +41,7 @@ struct Ops {
   void* (*mremap)(void* old_addr, std::size_t old_len, std::size_t new_len, int flags,
                   void* new_addr);
   int (*madvise)(void* addr, std::size_t len, int advice);
+  int (*mprotect)(void* addr, std::size_t len, int prot);
   // The raw syscalls (no libnuma: it allocates); the result is the syscall's, 0 or -1.
   long (*mbind)(void* addr, std::size_t len, int mode, const unsigned long* nodemask,
                 unsigned long maxnode, unsigned flags);
@@ -58,6 +59,9 @@ struct Ops {
   int (*sched_getcpu)();
   int (*getrusage)(int who, struct rusage* out);
   pid_t (*getpid)();
+  // getrandom(2) without flags: secure mode's secrets (the raw syscall; bytes or -1).
+  long (*getrandom)(void* buf, std::size_t len);
+  pid_t (*gettid)();  // names thread heaps in the profile's memory breakdown
 
   // ---- threads: creation, the exit hook (TLS key), fork handlers ----
   int (*thread_create)(pthread_t* out, const pthread_attr_t* attr, void* (*fn)(void*),

@@ -26,6 +26,12 @@ acquired:
   stats_.wait_ns.fetch_add(os::now_ns() - start, std::memory_order_relaxed);
 }
 
+void Lock::wait_uncounted() {
+  while (state_.exchange(2, std::memory_order_acquire) != 0) {
+    platform::ops().futex_wait(&state_, 2);
+  }
+}
+
 void Lock::wake() {
   platform::ops().futex_wake(&state_, 1);
 }

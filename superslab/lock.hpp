@@ -38,6 +38,16 @@ class Lock {
     }
     return false;
   }
+  // Acquires like lock() but counts nothing: for the profile's memory walk, so that the
+  // lock table shows the program's use of a lock, not the profiler's looking at it.
+  void lock_uncounted() {
+    int expected = 0;
+    if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                       std::memory_order_relaxed)) [[likely]] {
+      return;
+    }
+    wait_uncounted();
+  }
   void unlock() {
     if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]] wake();
   }
@@ -59,11 +69,24 @@ class Lock {
 
  private:
   [[gnu::noinline]] void lock_contended();
+  [[gnu::noinline]] void wait_uncounted();
   [[gnu::noinline]] void wake();
 
   std::atomic<int> state_{0};  // 0 free, 1 locked, 2 locked with waiters
   const char* name_;
   LockStats stats_;
+};
+
+// LockGuard over lock_uncounted().
+class UncountedLockGuard {
+ public:
+  explicit UncountedLockGuard(Lock& l) : l_(l) { l_.lock_uncounted(); }
+  ~UncountedLockGuard() { l_.unlock(); }
+  UncountedLockGuard(const UncountedLockGuard&) = delete;
+  UncountedLockGuard& operator=(const UncountedLockGuard&) = delete;
+
+ private:
+  Lock& l_;
 };
 
 class LockGuard {

@@ -160,6 +160,11 @@ bool purge_now(void* p, std::size_t len) {
   return false;
 }
 
+bool protect_none(void* p, std::size_t len) { return sys().mprotect(p, len, PROT_NONE) == 0; }
+bool protect_read_write(void* p, std::size_t len) {
+  return sys().mprotect(p, len, PROT_READ | PROT_WRITE) == 0;
+}
+
 int thp_mode() {
   int cached = g_thp_mode.load(std::memory_order_relaxed);
   if (cached != -2) return cached;

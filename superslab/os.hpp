@@ -50,6 +50,9 @@ bool advise_hugepage(void* p, std::size_t len);
 // soon) and MADV_DONTNEED (RSS drops now; the next touch faults a zero page).
 bool purge_lazy(void* p, std::size_t len);
 bool purge_now(void* p, std::size_t len);
+// mprotect: PROT_NONE (a guard page: any access faults) or read/write again. True on success.
+bool protect_none(void* p, std::size_t len);
+bool protect_read_write(void* p, std::size_t len);
 
 // Transparent huge page mode from /sys: "always", "madvise" or "never"; kThpUnknown if unread.
 enum ThpMode : int { kThpUnknown = -1, kThpAlways = 0, kThpMadvise = 1, kThpNever = 2 };

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "superslab/account.hpp"
 #include "superslab/assert.hpp"
 #include "superslab/latency.hpp"
 #include "superslab/numa.hpp"
@@ -99,7 +100,14 @@ bool populate_enabled() { return os::policy().populate != os::PopulatePolicy::kN
 // SuperSlabs (and POPULATE=always) are populated whole here: a huge page must be faulted as
 // one. Everything else is populated where it is used: slab by slab for classes that
 // allocate in bulk, page by page for the others (superslab_carve_slab), so a heap's RSS
-// follows what it hands out, not the 2 MiB it reserved.
+// follows what it hands out, not the 2 MiB it reserved. populates_whole: whether it will.
+bool populates_whole(const SuperSlab* ss) {
+  os::Policy pol = os::policy();
+  bool whole = pol.populate == os::PopulatePolicy::kAlways ||
+               (pol.populate == os::PopulatePolicy::kAuto && (ss->huge_page || ss->hugetlb));
+  return whole && (ss->purged || ss->populated_units != kAllUnits);
+}
+
 void prepare_memory(SuperSlab* ss) {
   os::Policy pol = os::policy();
   bool forced_thp = pol.huge == os::HugePolicy::kThp || pol.huge == os::HugePolicy::kHugetlb;
@@ -107,9 +115,7 @@ void prepare_memory(SuperSlab* ss) {
     ss->huge_page = true;
     os::g_os_stats.hugepages_thp.fetch_add(1, std::memory_order_relaxed);
   }
-  bool whole = pol.populate == os::PopulatePolicy::kAlways ||
-               (pol.populate == os::PopulatePolicy::kAuto && (ss->huge_page || ss->hugetlb));
-  if (whole && (ss->purged || ss->populated_units != kAllUnits)) {
+  if (populates_whole(ss)) {
     os::populate(ss, kSuperSlabSize);
     ss->populated_units = kAllUnits;
     ss->purged = false;
@@ -155,6 +161,7 @@ SuperSlab* map_new(bool dense) {
   ss->magic = kSuperSlabMagic;
   ss->owner.store(nullptr, std::memory_order_relaxed);
   ss->hugetlb = got_hugetlb;
+  ss->guarded = false;
   ss->huge_page = thp || got_hugetlb;
   ss->purged = false;
   ss->touched_units = 0;
@@ -211,7 +218,12 @@ SuperSlab* pool_acquire(ChunkKind kind, bool dense) {
   HAK_ASSERT(kind == kChunkSmall || kind == kChunkSpan);
   HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == nullptr);
   g_stats.in_use.fetch_add(1, std::memory_order_relaxed);
+  // Secure mode guards small SuperSlabs only: a span's pages are handed out whole. Guards
+  // come off before a whole populate too (it would stop at them), and go back after.
+  bool want_guards = kind == kChunkSmall && secure_mode();
+  if (ss->guarded && (!want_guards || populates_whole(ss))) superslab_set_guards(ss, false);
   prepare_memory(ss);
+  if (want_guards) superslab_set_guards(ss, true);  // kept off if the kernel refuses
   registry_set(ss, kSuperSlabSize, kind, kind);
   return ss;
 }
@@ -330,6 +342,24 @@ std::size_t pool_unmap_idle() {
 void pool_maybe_purge() {
   std::uint64_t due = g_next_purge_ns.load(std::memory_order_relaxed);
   if (due != 0 && os::now_ns() >= due) pool_purge(false);
+}
+
+void pool_account(PoolAccount* out, OrphanVisitor orphan, void* ctx) {
+  UncountedLockGuard g(g_pool_lock);  // the profiler's look: not in the lock table
+  for (SuperSlab* ss = g_reserve.head; ss; ss = ss->next) {
+    // A released span SuperSlab has its pages in touched_units too (span.cpp, drop_locked).
+    out->reserve_resident += superslab_units_bytes(ss->populated_units | ss->touched_units);
+  }
+  out->reserve_lazy += g_lazy.count * payload_size();
+  out->reserve_purged += g_purged.count * payload_size();
+  out->orphans += g_orphans.count;
+  if (orphan) {
+    for (SuperSlab* ss = g_orphans.head; ss; ss = ss->next) orphan(ss, ctx);
+  }
+  // Purging keeps the header (only the payload goes back): every mapped SuperSlab has one.
+  std::uint64_t mapped = g_stats.mapped.load(std::memory_order_relaxed) -
+                         g_stats.unmapped.load(std::memory_order_relaxed);
+  out->headers += mapped * kSuperSlabHeaderSize;
 }
 
 void pool_fork_prepare() { g_pool_lock.lock(); }

@@ -72,6 +72,18 @@ std::size_t pool_unmap_idle();
 // Cheap check used by slow paths to run pool_purge only when something may be due.
 void pool_maybe_purge();
 
+// The pool's share of the profile record's memory breakdown, and its orphans walked with
+// `orphan` (under the pool lock, which keeps an orphan's slabs still: see account.hpp).
+struct PoolAccount {
+  std::uint64_t reserve_resident = 0;  // warm reserve: units that may hold pages
+  std::uint64_t reserve_lazy = 0;      // MADV_FREE'd: payload bytes
+  std::uint64_t reserve_purged = 0;    // MADV_DONTNEED'd: payload bytes (not resident)
+  std::uint64_t orphans = 0;
+  std::uint64_t headers = 0;           // header bytes of every SuperSlab mapped now
+};
+using OrphanVisitor = void (*)(const SuperSlab* ss, void* ctx);
+void pool_account(PoolAccount* out, OrphanVisitor orphan, void* ctx);
+
 // The caller's heap counts as dense once it owns this many SuperSlabs.
 std::uint32_t pool_dense_threshold();
 

@@ -129,6 +129,18 @@ void drop_locked(SuperSlab* ss) {
              !any(meta(ss)->used, kFirstPage, kPages - kFirstPage));
   list_remove(ss);
   meta(ss)->magic = 0;
+  // The pool knows a SuperSlab's resident memory by unit (its reserve's share of the memory
+  // breakdown, and the free-unit purge once it is reused for small objects): tell it which
+  // units hold pages.
+  const SpanMeta* m = meta(ss);
+  std::uint32_t touched = 0;
+  for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+    constexpr unsigned kPagesPerUnit = kUnitSize / os::kPageSize;  // 16: a quarter word
+    const unsigned w = u * kPagesPerUnit / 64, shift = u * kPagesPerUnit % 64;
+    const std::uint64_t bits = ((m->dirty[w] | m->populated[w]) >> shift) & 0xffffu;
+    if (bits) touched |= 1u << u;
+  }
+  ss->touched_units |= touched;
   pool_release(ss);
 }
 
@@ -398,6 +410,24 @@ std::size_t span_purge(bool force) {
   }
   g_span_purged_bytes.fetch_add(bytes, std::memory_order_relaxed);
   return bytes;
+}
+
+void span_account(SpanAccount* out) {
+  UncountedLockGuard g(g_span_lock);  // the profiler's look: not in the lock table
+  for (SuperSlab* ss = g_span_list; ss; ss = meta(ss)->next) {
+    const SpanMeta* m = meta(ss);
+    ++out->superslabs;
+    std::uint64_t used = 0, resident = 0;
+    for (unsigned w = 0; w < kWords; ++w) {
+      used += static_cast<unsigned>(__builtin_popcountll(m->used[w]));
+      resident += static_cast<unsigned>(__builtin_popcountll(~m->used[w] & (m->dirty[w] | m->populated[w])));
+    }
+    used -= kFirstPage;  // the header's pages are marked used
+    const std::uint64_t free_pages = kPages - kFirstPage - used;
+    out->live += used * os::kPageSize;
+    out->free_resident += resident * os::kPageSize;
+    out->free_purged += (free_pages - resident) * os::kPageSize;
+  }
 }
 
 std::uint64_t span_purged_bytes() { return g_span_purged_bytes.load(std::memory_order_relaxed); }

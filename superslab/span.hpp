@@ -37,6 +37,15 @@ bool span_resize_in_place(void* p, std::size_t new_size);
 // Gives empty span SuperSlabs back to the pool. Returns how many.
 std::size_t span_release_empty();
 
+// The span SuperSlabs' share of the profile record's memory breakdown, under the span lock.
+struct SpanAccount {
+  std::uint64_t live = 0;           // pages of spans handed out (thread caches included)
+  std::uint64_t free_resident = 0;  // free pages that hold memory (dirty or pre-faulted)
+  std::uint64_t free_purged = 0;    // free pages that hold none (given back, never touched)
+  std::uint64_t superslabs = 0;
+};
+void span_account(SpanAccount* out);
+
 struct LockStats;
 // The span lock's acquisitions, contended acquisitions and wait time (profiling).
 const LockStats& span_lock_stats();

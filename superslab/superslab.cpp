@@ -61,7 +61,8 @@ Slab* superslab_carve_slab(SuperSlab* ss, unsigned cls, std::uint32_t obj_size, 
   Slab* slab = &ss->slabs[first];
   char* begin = unit_address(ss, first);
   char* end = begin + units * kUnitSize;
-  if (first == 0) begin += kSuperSlabHeaderSize;
+  if (first == 0) begin += kSuperSlabHeaderSize + (ss->guarded ? kGuardSize : 0);
+  if (ss->guarded && first + units == kUnitsPerSuperSlab) end -= kGuardSize;
   slab->start = begin;
   slab->bump = begin;
   slab->obj_size = static_cast<std::uint16_t>(obj_size);
@@ -108,9 +109,14 @@ std::size_t superslab_populate_slab(SuperSlab* ss, Slab* slab, const char* end) 
   char* base = unit_address(ss, slab->first_unit);
   std::size_t want = (static_cast<std::size_t>(end - base) + os::kPageSize - 1) / os::kPageSize;
   if (want <= slab->populated_pages) return 0;
-  std::size_t from = slab->populated_pages;
+  // Pages before the first object (unit 0's header, and a guard page) are never populated:
+  // the header is resident already, and a guard page would stop the populate.
+  std::size_t first_object_page = static_cast<std::size_t>(slab->start - base) / os::kPageSize;
+  std::size_t from = slab->populated_pages > first_object_page ? slab->populated_pages
+                                                               : first_object_page;
   HAK_ASSERT(want <= std::size_t{slab->units} * kUnitSize / os::kPageSize);  // fits the uint8_t
   slab->populated_pages = static_cast<std::uint8_t>(want);
+  if (want <= from) return 0;
   if ((ss->populated_units >> slab->first_unit) & 1) return 0;  // already whole
   std::size_t len = (want - from) * os::kPageSize;
   os::populate(base + from * os::kPageSize, len);

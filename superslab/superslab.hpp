@@ -2,8 +2,9 @@
 // 8 KiB) describes 32 units of 64 KiB; a slab is 1, 2 or 4 consecutive units holding objects
 // of one size class. Unit 0 starts after the header and hosts only classes up to 4 KiB.
 //
-// Free lists are intrusive: a free object's second word links to the next; its first holds
-// the free tag (unified_cache/thread_cache.hpp), as in a thread's bin. Three lists per
+// Free lists are intrusive: a free object's second word links to the next (encoded, see
+// superslab/hardening.hpp); its first holds the free tag (unified_cache/thread_cache.hpp),
+// as in a thread's bin. Three lists per
 // slab, as in mimalloc: `local_free` and the bump area belong to the owner thread;
 // `remote_free` is an atomic stack other threads push batches onto.
 #pragma once
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "superslab/hardening.hpp"
 #include "superslab/registry.hpp"
 
 namespace hakmem {
@@ -28,10 +30,16 @@ inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
 // Two words: every class (16 bytes and up) holds both.
 struct FreeObject {
-  std::uintptr_t tag;  // free_tag(this) while free: what free() checks for a double free
-  FreeObject* next;
+  std::uintptr_t tag;   // free_tag(this) while free: what free() checks for a double free
+  std::uintptr_t link;  // the next object XOR g_link_key (0 unless secure mode): link_next
 };
 static_assert(sizeof(FreeObject) == 16);
+inline FreeObject* link_next(const FreeObject* o) {
+  return reinterpret_cast<FreeObject*>(o->link ^ g_link_key);
+}
+inline void link_set(FreeObject* o, const FreeObject* next) {
+  o->link = reinterpret_cast<std::uintptr_t>(next) ^ g_link_key;
+}
 
 enum class SlabState : std::uint8_t { kUnused, kActive, kFull };
 
@@ -138,6 +146,7 @@ struct SuperSlab {
   bool hugetlb;
   bool purged;                         // units were given back (need re-populate)
   bool zeroed;                         // payload known to be zero (fresh or MADV_DONTNEED)
+  bool guarded;                        // secure mode's guard pages are on (hardening.hpp)
   // Dense: backed by huge pages and pre-faulted whole when acquired, for size classes that
   // allocate in bulk. Otherwise each slab is populated when carved (bulk classes) or page
   // by page as refills hand its objects out (the first slabs of every class).

@@ -258,6 +258,9 @@ SessionView read_session(const RecordLocation& loc, const std::string& name) {
   if (!v.sum) throw Error(fmt::format("no session '{}' in {} (no aggregate, no running member)", name, loc.dir()));
   v.sum->rec.header.pid = 0;
   std::memcpy(v.sum->rec.header.comm, "session", 8);
+  // The memory breakdown is one process's at one moment: it does not add up over a session.
+  v.sum->rec.data.memory.flags = 0;
+  v.sum->rss.reset();
   return v;
 }
 

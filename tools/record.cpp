@@ -26,8 +26,10 @@
 namespace hakstat {
 namespace {
 
+// Version 2 records (no memory breakdown) are read too: version 3 only appended to them.
 const detail::RecordKind kAllocatorRecord = {"hakmem profile record", HAKMEM_PROFILE_MAGIC,
-                                             HAKMEM_PROFILE_VERSION, sizeof(hakmem_profile_record)};
+                                             HAKMEM_PROFILE_VERSION, sizeof(hakmem_profile_record),
+                                             2, HAKMEM_PROFILE_V2_RECORD_SIZE};
 
 bool is_dir(const std::string& p) {
   struct stat st;
@@ -80,8 +82,8 @@ namespace detail {
   throw Error(fmt::format("cannot open {}: {}", path, std::strerror(err)));
 }
 
-void* map_checked(const std::string& path, std::optional<long> pid, bool writable,
-                  const RecordKind& kind) {
+MappedRecord map_checked(const std::string& path, std::optional<long> pid, bool writable,
+                         const RecordKind& kind) {
   int fd = ::open(path.c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) throw_open_error(path, pid, errno);
   struct stat st;
@@ -122,19 +124,21 @@ void* map_checked(const std::string& path, std::optional<long> pid, bool writabl
         "use the hakmem-stat built with that hakmem",
         path, kind.what, version, kind.version));
   }
-  if (version < kind.version) {
+  bool older = version < kind.version && kind.oldest_version != 0 && version >= kind.oldest_version;
+  if (version < kind.version && !older) {
     unmap_and_throw(fmt::format("{} has {} version {}, older than this hakmem-stat reads ({})",
-                                path, kind.what, version, kind.version));
+                                path, kind.what, version,
+                                kind.oldest_version ? kind.oldest_version : kind.version));
   }
-  if (h->record_size != kind.size || len < kind.size ||
-      h->header_size != sizeof(hakmem_profile_header)) {
+  const std::size_t size = older ? kind.oldest_size : kind.size;
+  if (h->record_size != size || len < size || h->header_size != sizeof(hakmem_profile_header)) {
     unmap_and_throw(fmt::format("{}: record size {} (file {} bytes) does not match version {} ({})",
-                                path, h->record_size, len, version, kind.size));
+                                path, h->record_size, len, version, size));
   }
   if (pid && h->pid != *pid) {
     unmap_and_throw(fmt::format("{} belongs to pid {}, not {}", path, h->pid, *pid));
   }
-  return mem;
+  return MappedRecord{mem, len, size};
 }
 
 bool copy_record(const void* live, void* out, std::size_t size) {
@@ -250,13 +254,19 @@ bool process_alive(long pid, std::uint64_t start_ticks) {
 }
 
 Snapshot read_snapshot_file(const std::string& path, std::optional<long> expected_pid) {
-  void* live = detail::map_checked(path, expected_pid, false, kAllocatorRecord);
+  detail::MappedRecord live = detail::map_checked(path, expected_pid, false, kAllocatorRecord);
   Snapshot s;
   s.path = path;
-  s.torn = !detail::copy_record(live, &s.rec, sizeof(s.rec));
-  ::munmap(live, sizeof(s.rec));
+  std::memset(&s.rec, 0, sizeof(s.rec));  // an older record leaves the newer fields 0
+  s.torn = !detail::copy_record(live.mem, &s.rec, live.size);
+  ::munmap(live.mem, live.len);
   s.read_time_ns = realtime_ns();
   s.liveness = detail::liveness_of(s.rec.header, s.read_time_ns);
+  // Beside the memory breakdown, what the kernel says is resident (a live process only: a
+  // pid of a process that has exited may be another's now).
+  if ((s.liveness == Liveness::kRunning || s.liveness == Liveness::kStale) && s.rec.header.pid > 0) {
+    s.rss = read_proc_rss(static_cast<long>(s.rec.header.pid));
+  }
   // The VFS pool's record beside it, if the process has one (vfsd).
   s.vfs = read_vfs_snapshot(path + HAKMEM_VFS_PROFILE_SUFFIX, s.rec.header.pid);
   return s;
@@ -293,12 +303,12 @@ void reset_mapped(hakmem_profile_header* h, long pid, std::uint64_t timeout_ms) 
 void request_reset(const RecordLocation& loc, long pid, std::uint64_t timeout_ms) {
   std::string path = loc.path_for(pid);
   {
-    void* rec = detail::map_checked(path, pid, true, kAllocatorRecord);
+    detail::MappedRecord rec = detail::map_checked(path, pid, true, kAllocatorRecord);
     struct Unmap {
-      void* r;
-      ~Unmap() { ::munmap(r, sizeof(hakmem_profile_record)); }
+      detail::MappedRecord r;
+      ~Unmap() { ::munmap(r.mem, r.len); }
     } unmap{rec};
-    detail::reset_mapped(static_cast<hakmem_profile_header*>(rec), pid, timeout_ms);
+    detail::reset_mapped(static_cast<hakmem_profile_header*>(rec.mem), pid, timeout_ms);
   }
   request_vfs_reset(path + HAKMEM_VFS_PROFILE_SUFFIX, pid, timeout_ms);
 }

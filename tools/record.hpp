@@ -62,6 +62,16 @@ struct VfsSnapshot {
   bool torn;
 };
 
+// The process's resident set from /proc/PID/status, in bytes (proc_rss.cpp).
+struct ProcRss {
+  std::uint64_t vm_rss = 0;    // VmRSS: everything resident, file pages and shared too
+  std::uint64_t rss_anon = 0;  // RssAnon: anonymous memory, where the allocator's is
+  std::uint64_t rss_file = 0;
+  std::uint64_t rss_shmem = 0; // the profile records themselves are here (MAP_SHARED)
+};
+// nullopt if the process is gone or its status unreadable.
+std::optional<ProcRss> read_proc_rss(long pid);
+
 struct Snapshot {
   std::string path;
   hakmem_profile_record rec;
@@ -69,6 +79,7 @@ struct Snapshot {
   bool torn;                   // the writer died mid-update: values may be inconsistent
   std::uint64_t read_time_ns;  // CLOCK_REALTIME when copied
   std::optional<VfsSnapshot> vfs;  // "<path>.vfs", when the process publishes one
+  std::optional<ProcRss> rss;  // read right after the copy, while the process runs
 };
 
 // Reads the record of pid (throws Error with a clear message: no record, no permission,

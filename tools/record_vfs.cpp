@@ -23,23 +23,23 @@ bool exists(const std::string& path) {
 
 std::optional<VfsSnapshot> read_vfs_snapshot(const std::string& path, long pid) {
   if (!exists(path)) return std::nullopt;  // the process runs no VFS pool
-  void* live = detail::map_checked(path, pid, false, kVfsRecord);
+  detail::MappedRecord live = detail::map_checked(path, pid, false, kVfsRecord);
   VfsSnapshot s;
   s.path = path;
-  s.torn = !detail::copy_record(live, &s.rec, sizeof(s.rec));
-  ::munmap(live, sizeof(s.rec));
+  s.torn = !detail::copy_record(live.mem, &s.rec, sizeof(s.rec));
+  ::munmap(live.mem, live.len);
   s.liveness = detail::liveness_of(s.rec.header, realtime_ns());
   return s;
 }
 
 void request_vfs_reset(const std::string& path, long pid, std::uint64_t timeout_ms) {
   if (!exists(path)) return;
-  void* rec = detail::map_checked(path, pid, true, kVfsRecord);
+  detail::MappedRecord rec = detail::map_checked(path, pid, true, kVfsRecord);
   struct Unmap {
-    void* r;
-    ~Unmap() { ::munmap(r, sizeof(hakmem_vfs_profile_record)); }
+    detail::MappedRecord r;
+    ~Unmap() { ::munmap(r.mem, r.len); }
   } unmap{rec};
-  auto* h = static_cast<hakmem_profile_header*>(rec);
+  auto* h = static_cast<hakmem_profile_header*>(rec.mem);
   // A pool already shut down (unmount in progress) has nothing left to reset.
   if (h->state == HAKMEM_PROFILE_STATE_EXITED) return;
   detail::reset_mapped(h, pid, timeout_ms);

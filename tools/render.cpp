@@ -7,6 +7,7 @@
 
 #include "format_util.hpp"
 #include "render_common.hpp"
+#include "render_memory.hpp"
 
 namespace hakstat {
 namespace {
@@ -156,6 +157,9 @@ std::string render_table(const Snapshot& s, const Snapshot* prev) {
   rows.row("threads exited", &Counters::threads_exited, "");
   line("");
 
+  render_memory_table(s, out);
+  line("");
+
   locks_table(s.rec.data.locks, num_locks(h), "Locks", out);
   line("");
 
@@ -172,13 +176,17 @@ std::string render_table(const Snapshot& s, const Snapshot* prev) {
   }
   line("");
 
-  line(fmt::format("{:<20}{:>8}{:>14}{:>14}", "Size classes", "size", "refills", "flushes"));
+  // With a memory breakdown, each class's bytes too (free: inside slabs and their tails).
+  const hakmem_profile_memory& mem = s.rec.data.memory;
+  const bool with_mem = (mem.flags & HAKMEM_PROFILE_MEMORY_VALID) != 0;
+  line(fmt::format("{:<20}{:>8}{:>14}{:>14}{}", "Size classes", "size", "refills", "flushes",
+                   with_mem ? memory_class_header() : ""));
   unsigned shown = 0;
   for (unsigned i = 0; i < num_classes(h); ++i) {
     std::uint64_t r = s.rec.data.class_refills[i], f = s.rec.data.class_flushes[i];
-    if (r == 0 && f == 0) continue;
-    line(fmt::format("  class {:<12}{:>8}{:>14}{:>14}", i, s.rec.data.class_size[i], grp(r),
-                     grp(f)));
+    if (r == 0 && f == 0 && !(with_mem && memory_class_any(mem, i))) continue;
+    line(fmt::format("  class {:<12}{:>8}{:>14}{:>14}{}", i, s.rec.data.class_size[i], grp(r),
+                     grp(f), memory_class_columns(mem, i)));
     ++shown;
   }
   if (shown == 0) line("  (no refills or flushes yet)");
@@ -233,12 +241,15 @@ nlohmann::ordered_json to_json(const Snapshot& s) {
   };
   json classes = json::array();
   for (unsigned i = 0; i < num_classes(h); ++i) {
-    classes.push_back({{"class", i},
-                       {"size", d.class_size[i]},
-                       {"refills", d.class_refills[i]},
-                       {"flushes", d.class_flushes[i]}});
+    json cls = {{"class", i},
+                {"size", d.class_size[i]},
+                {"refills", d.class_refills[i]},
+                {"flushes", d.class_flushes[i]}};
+    memory_class_json(d.memory, i, cls);
+    classes.push_back(cls);
   }
   j["classes"] = classes;
+  j["memory"] = memory_to_json(s);
   j["locks"] = locks_to_json(d.locks, num_locks(h));
   json hists = json::array();
   for (unsigned i = 0; i < num_hists(h); ++i) {
@@ -285,6 +296,8 @@ std::string to_prometheus(const Snapshot& s) {
     out += fmt::format("hakmem_class_flushes_total{{class=\"{}\",size=\"{}\"}} {}\n", i,
                        d.class_size[i], d.class_flushes[i]);
   }
+
+  memory_to_prometheus(s, out);
 
   locks_to_prometheus(d.locks, num_locks(h), "hakmem_lock", "an internal lock", out);
 

@@ -33,6 +33,8 @@ void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n) {
 }
 
 void bin_unhide_all(ThreadHeap* h) {
+  // Secure mode runs no heap profile, and its fast-path bins must stay empty and full.
+  if (secure_mode()) return;
   for (unsigned c = 0; c < kNumClasses; ++c) h->cache.bins[c].base = bin_real_base(h, c);
 }
 

@@ -4,6 +4,7 @@
 
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/secure.hpp"
 
 namespace hakmem {
 namespace {
@@ -33,11 +34,11 @@ void notify_owner(SuperSlab* ss, unsigned unit) {
 }
 
 void push_group(ThreadHeap* h, RemoteGroup& g) {
-  HAK_ASSERT(g.count > 0 && g.tail->next == nullptr && g.ss == superslab_of(g.slab));
+  HAK_ASSERT(g.count > 0 && link_next(g.tail) == nullptr && g.ss == superslab_of(g.slab));
   // Read before the push: once pushed, the slab may empty and be re-carved by its owner.
   unsigned unit = g.slab->first_unit;
   FreeObject* old = g.slab->remote_free.load(std::memory_order_relaxed);
-  do g.tail->next = old;
+  do link_set(g.tail, old);
   while (!g.slab->remote_free.compare_exchange_weak(old, g.head, std::memory_order_release,
                                                     std::memory_order_relaxed));
   notify_owner(g.ss, unit);
@@ -77,7 +78,7 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
     if (h && ss->owner.load(std::memory_order_relaxed) == h) {
       // o keeps the tag its free wrote (FreeObject::tag): a second free is caught on the
       // fast path whether o is in a bin or on a list.
-      o->next = s->local_free;
+      link_set(o, s->local_free);
       s->local_free = o;
       HAK_ASSERT(s->used > 0);
       --s->used;
@@ -107,10 +108,10 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
         g = ngroups;
       }
       groups[g] = RemoteGroup{s, ss, o, o, 0};
-      o->next = nullptr;
+      link_set(o, nullptr);
       ++ngroups;
     } else {
-      o->next = groups[g].head;
+      link_set(o, groups[g].head);
       groups[g].head = o;
     }
     ++groups[g].count;
@@ -124,14 +125,15 @@ PurgeWantedHook g_purge_wanted_hook = nullptr;
 void set_purge_wanted_hook(PurgeWantedHook hook) { g_purge_wanted_hook = hook; }
 
 bool cache_flush_push(unsigned cls, void* p) {
-  ThreadHeap* h = heap_current();
+  if (secure_mode()) secure_scrub(p, kClassSize[cls]);  // zero on free (secure.hpp)
+  ThreadHeap* h = t_cache != &g_sentinel_cache ? heap_of(t_cache) : heap_current();
   if (!h) {
     // No heap and none can be made (OOM at thread start): return the object to its slab.
     static_cast<FreeObject*>(p)->tag = free_tag(p);
     heap_return_objects(nullptr, &p, 1);
     return false;
   }
-  Bin& b = h->cache.bins[cls];
+  Bin& b = heap_bin(h, cls);
   bool want_purger = false;
   HAK_ASSERT(b.base <= b.top && b.top <= b.limit);
   if (b.top == b.limit) {

@@ -27,6 +27,10 @@ struct HeapCounters {
   std::atomic<std::uint64_t> class_refills[kNumClasses];
   std::atomic<std::uint64_t> class_flushes[kNumClasses];
   std::atomic<std::uint64_t> published[sizeof(FastCounters) / sizeof(std::uint64_t)];
+  // Objects in each bin (hidden ones included) as of the last heap_publish, published only
+  // while the profile record wants them (heap_set_accounting): the bins' own pointers are
+  // the fast path's, owner-only and plain, so no other thread may read them.
+  std::atomic<std::uint32_t> bin_objects[kNumClasses];
 };
 
 // The heap lock guards everything but the bins: the owner takes it (uncontended) on its
@@ -54,17 +58,35 @@ struct ThreadHeap {
   // thread to start (heap_thread_exit); retired once parked longer than the purge delay.
   bool parked = false;
   std::uint64_t parked_ns = 0;
+  // The owner's kernel thread id, set when a thread takes the heap while accounting is on
+  // (0 otherwise), kParkedTid while parked: the memory breakdown names heaps by it (and
+  // reads it instead of `parked`, which is written outside any lock it could hold).
+  std::atomic<std::int32_t> tid{0};
+  static constexpr std::int32_t kParkedTid = -1;
   HeapCounters counters;
+  // Secure mode only (unified_cache/secure.hpp): the bins the heap really uses, which the
+  // fast path never sees (cache.bins are then empty and full at once, so every small malloc
+  // and free takes the checked path), and the heap's random state for their order.
+  Bin secure_bins[kNumClasses];
+  std::uint64_t secure_rng;
   void* slots[kTotalBinSlots];
   // Medium blocks (spans of a medium class) this thread freed, kept for its next mallocs
   // (unified_cache/medium.cpp). Owner only, like the bins: no lock.
   std::uint32_t medium_count[kNumMediumClasses];
   std::uint8_t medium_refills[kNumMediumClasses];  // refills so far (slow start, saturating)
-  std::size_t medium_bytes;                        // cached over all classes
+  // Cached over all classes. Written by the owner only; atomic (relaxed loads and stores,
+  // plain moves on x86) so the memory breakdown can read it from another thread.
+  std::atomic<std::size_t> medium_bytes;
   void* medium_slots[kMediumSlots];
 };
 
 inline ThreadHeap* heap_of(ThreadCache* tc) { return reinterpret_cast<ThreadHeap*>(tc); }
+
+// The bin of class cls that the heap's slow paths fill and drain: the fast path's, or in
+// secure mode the hidden one.
+inline Bin& heap_bin(ThreadHeap* h, unsigned cls) {
+  return secure_mode() ? h->secure_bins[cls] : h->cache.bins[cls];
+}
 
 // Sets up the layer (thread-exit key). Idempotent; never allocates through malloc.
 void unified_cache_init();
@@ -111,8 +133,15 @@ const LockStats& heap_lock_stats();
 // ones alike: exiting threads fold theirs in, so the totals never decrease.
 void heap_locks_total(LockStats* out);
 
-// Publishes the fast counters of h into h->counters.published (owner only).
+// Publishes the fast counters of h into h->counters.published (owner only), and the bin
+// fill levels into h->counters.bin_objects while accounting is on.
 void heap_publish(ThreadHeap* h);
+// Accounting (the profile record's memory breakdown): bin levels published, heaps named by
+// their thread ids. Off by default: it costs a loop over the bins per slow path.
+void heap_set_accounting(bool on);
+bool heap_accounting();
+// Heaps mapped so far (they are pooled, never unmapped): the breakdown's metadata.
+std::uint64_t heaps_mapped();
 
 void heap_fork_prepare();
 void heap_fork_parent();

@@ -12,6 +12,7 @@
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
 #include "unified_cache/medium.hpp"
+#include "unified_cache/secure.hpp"
 
 namespace hakmem {
 
@@ -33,6 +34,8 @@ HeapCounters g_exited;
 LockStats g_exited_heap_locks;  // heap locks of exited threads (guarded by g_heap_lock)
 std::atomic<std::uint64_t> g_created{0};
 std::atomic<std::uint64_t> g_exited_count{0};
+std::atomic<std::uint64_t> g_heaps_mapped{0};
+std::atomic<bool> g_accounting{false};
 pthread_key_t g_exit_key;
 std::atomic<bool> g_key_ready{false};
 ErrorReporter g_reporter = nullptr;
@@ -64,16 +67,19 @@ void reset_heap(ThreadHeap* h) {
   // remote_pending: it only causes one extra scan.
   std::uint32_t slot = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    Bin& b = h->cache.bins[c];
+    Bin& b = heap_bin(h, c);
     b.base = b.top = &h->slots[slot];
     slot += class_bin_capacity(c);
     b.limit = &h->slots[slot];
+    // Secure mode: the fast path's bin is empty and full at once (see ThreadHeap).
+    if (secure_mode()) h->cache.bins[c] = Bin{h->slots, h->slots, h->slots};
     h->partial[c] = nullptr;
     h->class_slabs[c] = 0;
   }
+  if (secure_mode()) secure_seed(h);
   std::memset(&h->cache.counters, 0, sizeof(h->cache.counters));
   for (unsigned m = 0; m < kNumMediumClasses; ++m) h->medium_count[m] = h->medium_refills[m] = 0;
-  h->medium_bytes = 0;
+  h->medium_bytes.store(0, std::memory_order_relaxed);
   h->owned = nullptr;
   h->owned_count = 0;
   h->freed_bytes = 0;
@@ -88,6 +94,7 @@ void reset_heap(ThreadHeap* h) {
     c.class_flushes[i].store(0, std::memory_order_relaxed);
   }
   for (auto& p : c.published) p.store(0, std::memory_order_relaxed);
+  for (auto& n : c.bin_objects) n.store(0, std::memory_order_relaxed);
 }
 
 ThreadHeap* create_heap() {
@@ -98,6 +105,7 @@ ThreadHeap* create_heap() {
       g_parked = h->next_free;
       --g_parked_count;
       h->parked = false;
+      h->tid.store(0, std::memory_order_relaxed);  // heap_current names the new owner
       return h;  // still live, counters and all: a heap's counts are not per thread
     }
     h = g_free_heaps;
@@ -107,6 +115,7 @@ ThreadHeap* create_heap() {
     void* mem = os::map(sizeof(ThreadHeap));
     if (!mem) return nullptr;
     h = new (mem) ThreadHeap();
+    g_heaps_mapped.fetch_add(1, std::memory_order_relaxed);
   }
   reset_heap(h);
   LockGuard g(g_heap_lock);
@@ -143,6 +152,7 @@ ThreadHeap* heap_current() {
   if (!h) return nullptr;
   t_cache = &h->cache;  // installed first: pthread_setspecific may itself call malloc
   if (g_key_ready.load(std::memory_order_acquire)) platform::ops().tls_set(g_exit_key, h);
+  if (heap_accounting()) h->tid.store(platform::ops().gettid(), std::memory_order_relaxed);
   return h;
 }
 
@@ -163,7 +173,27 @@ void heap_publish(ThreadHeap* h) {
   for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
     h->counters.published[i].store(src[i], std::memory_order_relaxed);
   }
+  if (heap_accounting()) [[unlikely]] {
+    // From the real base (bins are consecutive ranges of slots, as reset_heap lays them
+    // out): objects the heap profile hides are in the bin all the same.
+    std::uint32_t slot = 0;
+    for (unsigned c = 0; c < kNumClasses; ++c) {
+      auto n = static_cast<std::uint32_t>(heap_bin(h, c).top - &h->slots[slot]);
+      h->counters.bin_objects[c].store(n, std::memory_order_relaxed);
+      slot += class_bin_capacity(c);
+    }
+  }
 }
+
+void heap_set_accounting(bool on) {
+  g_accounting.store(on, std::memory_order_relaxed);
+  // The caller's heap may predate this (the thread that started profiling): name it now.
+  if (on && t_cache != &g_sentinel_cache) {
+    heap_of(t_cache)->tid.store(platform::ops().gettid(), std::memory_order_relaxed);
+  }
+}
+bool heap_accounting() { return g_accounting.load(std::memory_order_relaxed); }
+std::uint64_t heaps_mapped() { return g_heaps_mapped.load(std::memory_order_relaxed); }
 
 bool heap_slab_empty(ThreadHeap* h, SuperSlab* ss, Slab* s) {
   HAK_ASSERT(superslab_of(s) == ss && ss->owner.load(std::memory_order_relaxed) == h);
@@ -212,7 +242,7 @@ void heap_flush_all(ThreadHeap* h) {
   LockGuard guard(h->lock);
   bin_unhide_all(h);  // objects hidden by the heap profile go back too
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    Bin& b = h->cache.bins[c];
+    Bin& b = heap_bin(h, c);
     std::uint32_t n = static_cast<std::uint32_t>(b.top - b.base);
     if (n) heap_return_objects(h, b.base, n);
     b.top = b.base;
@@ -231,7 +261,7 @@ void return_foreign_objects(ThreadHeap* h) {
   void* foreign[kBatch];
   unsigned nf = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) {
-    Bin& b = h->cache.bins[c];
+    Bin& b = heap_bin(h, c);
     void** keep = b.base;
     for (void** it = b.base; it < b.top; ++it) {
       if (superslab_of(*it)->owner.load(std::memory_order_relaxed) == h) {
@@ -269,6 +299,7 @@ bool heap_park(ThreadHeap* h) {
   LockGuard g(g_heap_lock);
   if (g_parked_count >= kMaxParkedHeaps) return false;  // others parked meanwhile
   h->parked = true;
+  h->tid.store(ThreadHeap::kParkedTid, std::memory_order_relaxed);  // what the memory breakdown reads
   h->parked_ns = os::now_ns();
   h->next_free = g_parked;
   g_parked = h;

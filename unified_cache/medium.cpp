@@ -28,6 +28,12 @@ std::atomic<std::uint64_t> g_next_purge_ns{0};
 
 void** slots(ThreadHeap* h, unsigned m) { return &h->medium_slots[kSlotStart[m]]; }
 
+// Owner only: a load and a store, no read-modify-write (nobody else writes it).
+std::size_t medium_bytes(const ThreadHeap* h) { return h->medium_bytes.load(std::memory_order_relaxed); }
+void add_medium_bytes(ThreadHeap* h, std::ptrdiff_t d) {
+  h->medium_bytes.store(medium_bytes(h) + static_cast<std::size_t>(d), std::memory_order_relaxed);
+}
+
 // Returns the top n blocks of class m to the span allocator. Their free tags are cleared
 // first: a span carved again on those pages must not look freed to the next free.
 void flush_top(ThreadHeap* h, unsigned m, std::uint32_t n) {
@@ -36,7 +42,7 @@ void flush_top(ThreadHeap* h, unsigned m, std::uint32_t n) {
   for (std::uint32_t i = from; i < h->medium_count[m]; ++i) *static_cast<std::uintptr_t*>(s[i]) = 0;
   span_free_batch(&s[from], n);
   h->medium_count[m] = from;
-  h->medium_bytes -= std::size_t{n} * medium_class_size(m);
+  add_medium_bytes(h, -static_cast<std::ptrdiff_t>(std::size_t{n} * medium_class_size(m)));
 }
 
 // The medium class whose size is exactly `bytes`, or -1.
@@ -116,7 +122,7 @@ HAK_NOINLINE void* refill(ThreadHeap* h, unsigned m, bool* fresh) {
   }
   void** s = slots(h, m);
   for (std::uint32_t i = 1; i < n; ++i) s[h->medium_count[m]++] = got[i];
-  h->medium_bytes += std::size_t{n - 1} * medium_class_size(m);
+  add_medium_bytes(h, static_cast<std::ptrdiff_t>(std::size_t{n - 1} * medium_class_size(m)));
   *fresh = got_fresh[0];
   return got[0];
 }
@@ -131,7 +137,7 @@ void* medium_alloc(std::size_t n, bool* fresh) {
   if (c == 0) [[unlikely]] return refill(h, m, fresh);
   void* p = slots(h, m)[c - 1];
   h->medium_count[m] = c - 1;
-  h->medium_bytes -= medium_class_size(m);
+  add_medium_bytes(h, -static_cast<std::ptrdiff_t>(medium_class_size(m)));
   *static_cast<std::uintptr_t*>(p) = 0;  // clear the free tag
   *fresh = false;
   return p;
@@ -146,14 +152,14 @@ int medium_free(void* p) {
   if (h == nullptr) [[unlikely]] return 0;
   const std::size_t size = medium_class_size(static_cast<unsigned>(m));
   const unsigned cls = static_cast<unsigned>(m);
-  if (h->medium_bytes + size > kMediumCacheBudget) [[unlikely]] {
+  if (medium_bytes(h) + size > kMediumCacheBudget) [[unlikely]] {
     note_slow_path(h);
     // Over budget: give back the other classes' blocks (rare: once per few MiB freed), so a
     // thread whose sizes shift keeps caching the ones it uses now instead of locking.
     for (unsigned o = 0; o < kNumMediumClasses; ++o) {
       if (o != cls && h->medium_count[o]) flush_top(h, o, h->medium_count[o]);
     }
-    if (h->medium_bytes + size > kMediumCacheBudget) return 0;
+    if (medium_bytes(h) + size > kMediumCacheBudget) return 0;
   }
   if (h->medium_count[cls] == medium_bin_capacity(cls)) [[unlikely]] {
     note_slow_path(h);  // may have emptied the cache
@@ -162,7 +168,7 @@ int medium_free(void* p) {
   }
   *word = free_tag(p);
   slots(h, cls)[h->medium_count[cls]++] = p;
-  h->medium_bytes += size;
+  add_medium_bytes(h, static_cast<std::ptrdiff_t>(size));
   return 1;
 }
 

@@ -5,6 +5,7 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/secure.hpp"
 #include "unified_cache/purge_pages.hpp"
 
 namespace hakmem {
@@ -52,7 +53,7 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
 
   std::uint64_t free_bits[kMaxSlabObjects / 64] = {};
   std::uint32_t listed = 0;
-  for (FreeObject* o = s->local_free; o; o = o->next) {
+  for (FreeObject* o = s->local_free; o; o = slab_list_next(s, o)) {
     std::uint32_t idx = static_cast<std::uint32_t>((reinterpret_cast<char*>(o) - s->start) / s->obj_size);
     HAK_ASSERT(reinterpret_cast<char*>(o) >= s->start && idx < carved && !bit(free_bits, idx));
     free_bits[idx / 64] |= std::uint64_t{1} << (idx % 64);
@@ -80,7 +81,7 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   for (std::uint32_t i = carved; i-- > 0;) {
     if (!bit(free_bits, i) || object_on_pages(geo, i, s->purged_pages)) continue;
     auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
-    o->next = head;
+    link_set(o, head);
     head = o;
   }
   s->local_free = head;
@@ -106,7 +107,7 @@ void slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
     if (!object_on_pages(geo, i, purged)) continue;
     auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
     o->tag = free_tag(o);  // its page was zeroed: free again, and tagged so
-    o->next = s->local_free;
+    link_set(o, s->local_free);
     s->local_free = o;
   }
   s->purged_pages = 0;

@@ -5,6 +5,7 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/secure.hpp"
 
 namespace hakmem {
 
@@ -13,13 +14,13 @@ std::uint32_t slab_collect_remote(Slab* s) {
   FreeObject* chain = s->remote_free.exchange(nullptr, std::memory_order_acquire);
   std::uint32_t n = 0;
   FreeObject* tail = chain;
-  for (FreeObject* o = chain; o; o = o->next) {
+  for (FreeObject* o = chain; o; o = slab_list_next(s, o)) {
     ++n;
     tail = o;
   }
   if (chain) {
     HAK_ASSERT(n <= s->used);  // remote frees were handed out, so counted in used
-    tail->next = s->local_free;
+    link_set(tail, s->local_free);
     s->local_free = chain;
     s->used -= n;
     s->purge_dirty = true;
@@ -56,10 +57,12 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
   std::uint32_t n = 0;
   if (!s->local_free) slab_collect_remote(s);
   if (!s->local_free && s->bump >= s->limit && s->purged_pages) slab_unpark(superslab_of(s), s);
+  bool secure = secure_mode();
   while (n < want && s->local_free) {
     FreeObject* o = s->local_free;
-    s->local_free = o->next;
+    s->local_free = slab_list_next(s, o);
     HAK_ASSERT(slab_carved_object(s, o));  // a corrupt link would hand out foreign memory
+    if (secure) o->link = 0;  // back to tag + zeros (secure.hpp)
     out[n++] = o;
   }
   if (n < want && s->bump < s->limit) {
@@ -69,8 +72,17 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
     for (std::uint32_t i = 0; i < k; ++i) out[n + i] = s->bump + std::size_t{k - 1 - i} * s->obj_size;
     s->bump += std::size_t{k} * s->obj_size;
     HAK_ASSERT(s->bump <= s->limit);
-    n += k;
     slab_populate_for_bump(h, s);
+    // Secure mode: recycled memory may hold an earlier object's bytes; new objects start as
+    // a free leaves them, tagged (cache_refill_pop tags none in secure mode: a list object
+    // whose tag a bug overwrote must stay untagged, so that its check refuses it).
+    if (secure) {
+      for (std::uint32_t i = 0; i < k; ++i) {
+        secure_scrub(out[n + i], s->obj_size);
+        static_cast<FreeObject*>(out[n + i])->tag = free_tag(out[n + i]);
+      }
+    }
+    n += k;
   }
   s->used += n;
   HAK_ASSERT(s->used <= s->capacity);
@@ -149,7 +161,7 @@ void* cache_refill_pop(unsigned cls) {
   }
   LockGuard guard(h->lock);
   heap_maybe_purge(h);
-  Bin& b = h->cache.bins[cls];
+  Bin& b = heap_bin(h, cls);
   std::uint32_t want = class_refill_batch(cls);
   // A class's first refills in a heap take one page, then two, of objects: the batch is
   // memory populated and tagged, and most classes of a short program or thread never need
@@ -177,8 +189,13 @@ void* cache_refill_pop(unsigned cls) {
   }
   // Bin residents carry the free tag in their first word (double-free detection); objects
   // from a slab's list have it already, newly carved ones get it here.
-  for (std::uint32_t i = static_cast<std::uint32_t>(b.top - b.base); i < got; ++i) {
-    static_cast<FreeObject*>(b.base[i])->tag = free_tag(b.base[i]);
+  std::uint32_t had = static_cast<std::uint32_t>(b.top - b.base);
+  if (secure_mode()) {
+    secure_shuffle(h, b.base + had, got - had);  // tagged by slab_take already
+  } else {
+    for (std::uint32_t i = had; i < got; ++i) {
+      static_cast<FreeObject*>(b.base[i])->tag = free_tag(b.base[i]);
+    }
   }
   b.top = b.base + got;
   auto& c = h->counters;

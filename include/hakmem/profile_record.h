@@ -24,7 +24,10 @@
  * Versions: 1 first release. 2 added new_calls, delete_calls, cache_allocs, cache_frees,
  * bytes_requested, bytes_served, and made malloc_calls / free_calls / aligned_calls per
  * entry point (in version 1 malloc_calls counted every small object the thread caches
- * handed out, new and calloc included).
+ * handed out, new and calloc included). 3 appended the memory breakdown (data.memory:
+ * where the resident memory is, per size class, per heap and in total); the layout before
+ * it is version 2's, so a version 3 reader reads a version 2 record as a prefix (without
+ * a breakdown: memory.flags lacks HAKMEM_PROFILE_MEMORY_VALID).
  *
  * A process that also runs a VFS pool (vfsd) publishes a second record beside this one:
  * include/hakmem/vfs_profile_record.h.
@@ -40,13 +43,16 @@ extern "C" {
 
 /* "HAKMPROF" in memory order on a little-endian machine. */
 #define HAKMEM_PROFILE_MAGIC 0x464f52504d4b4148ull
-#define HAKMEM_PROFILE_VERSION 2u
+#define HAKMEM_PROFILE_VERSION 3u
+/* The size of a version 2 record: the prefix of this layout that version 2 wrote. */
+#define HAKMEM_PROFILE_V2_RECORD_SIZE 5792u
 
 #define HAKMEM_PROFILE_MAX_CLASSES 96   /* size-class table capacity (num_classes used) */
 #define HAKMEM_PROFILE_MAX_LOCKS 16     /* internal locks (num_locks used) */
 #define HAKMEM_PROFILE_MAX_HISTS 8      /* latency histograms (num_hists used) */
 #define HAKMEM_PROFILE_BUCKETS 32       /* log2 buckets per histogram */
 #define HAKMEM_PROFILE_NAME_LEN 24
+#define HAKMEM_PROFILE_MAX_HEAPS 16     /* heaps in the memory breakdown (largest first) */
 
 /* header.state */
 #define HAKMEM_PROFILE_STATE_RUNNING 1u /* refreshed periodically by the process */
@@ -169,6 +175,85 @@ typedef struct hakmem_profile_histogram {
   uint64_t buckets[HAKMEM_PROFILE_BUCKETS];
 } hakmem_profile_histogram;
 
+/* ---- The memory breakdown (version 3): where the process's resident memory is. ----
+ * All values are gauges in bytes, taken by walking the heaps' SuperSlabs and slabs under
+ * each heap's lock, the span SuperSlabs under the span lock, the SuperSlab pool and the
+ * huge-block cache under theirs: exact for the metadata they read, estimates of residency
+ * where said. Thread bins are counted as their owners last published them (at each
+ * refill and flush, and at every call of hakmem_stats_get by that thread), so objects a
+ * thread moved between its bins and the program since its last slow path are counted on
+ * the side they were then. Never reset. See tools/README.md, "Where the memory is". */
+
+/* One slab size class. live + bins = objects of the class out of their slabs. */
+typedef struct hakmem_profile_class_memory {
+  uint64_t live;    /* out of their slabs and in no thread bin: in use by the program, or
+                       freed by another thread and not yet taken back by the owner */
+  uint64_t bins;    /* in thread bins (every heap's, whichever heap's slab they are of) */
+  uint64_t free;    /* free objects inside carved slabs (handed out once, back on the slab's
+                       list), minus the slab pages given back: resident */
+  uint64_t purged;  /* slab pages given back (MADV_DONTNEED) while all their objects were
+                       free: not resident */
+  uint64_t tail;    /* pre-faulted slab memory past the bump pointer, never handed out */
+} hakmem_profile_class_memory;
+
+/* One thread heap. in_use = objects out of this heap's slabs (in the program, in any bin,
+ * or freed remotely and not collected); live = in_use - bins, exact when the heap's bins
+ * hold only its own objects (no object freed by a thread other than its allocator's). */
+#define HAKMEM_PROFILE_HEAP_PARKED 1u /* its thread exited; kept whole for the next one */
+typedef struct hakmem_profile_heap {
+  int64_t tid;             /* kernel thread id of the owner; 0 if unknown or parked */
+  uint32_t flags;          /* HAKMEM_PROFILE_HEAP_* */
+  uint32_t superslabs;     /* SuperSlabs it owns */
+  uint64_t resident;       /* in_use + free + tail + free_units + medium_cached (the sort key) */
+  uint64_t in_use;
+  uint64_t bins;           /* bytes in its bins */
+  uint64_t live;
+  uint64_t free;           /* free objects in its slabs (resident) */
+  uint64_t tail;           /* pre-faulted, never handed out, in its slabs */
+  uint64_t free_units;     /* free units of its SuperSlabs that may hold pages */
+  uint64_t medium_cached;  /* medium blocks in its medium cache */
+} hakmem_profile_heap;
+
+/* memory.flags */
+#define HAKMEM_PROFILE_MEMORY_VALID 1u /* filled (0: a version 2 record, or a session sum) */
+
+typedef struct hakmem_profile_memory {
+  uint32_t flags;            /* HAKMEM_PROFILE_MEMORY_* */
+  uint32_t num_heaps;        /* entries used in heaps[], largest resident first */
+  uint64_t walks;            /* breakdowns taken so far (it is refreshed with the record,
+                                but at most once per 100x the last walk's cost, estimated
+                                as 10 ns per slab and 300 ns per SuperSlab walked) */
+  uint64_t updated_time_ns;  /* CLOCK_REALTIME of this breakdown */
+  uint64_t walk_ns;          /* how long taking it took (CLOCK_MONOTONIC), waits for heap
+                                locks included */
+  uint64_t walked_superslabs;/* SuperSlabs and slabs it looked at */
+  uint64_t walked_slabs;
+  uint64_t heaps_live;       /* thread heaps walked (parked ones included) */
+  /* Small objects in total are the sums over classes[]; beside them: */
+  uint64_t slab_free_units;  /* free 64 KiB units of SuperSlabs held by heaps or orphaned
+                                that may hold pages (touched since their last purge) */
+  uint64_t medium_live;      /* spans handed out (medium blocks and blocks <= 1 MiB), not in
+                                a thread's medium cache */
+  uint64_t medium_cached;    /* medium blocks in the threads' medium caches */
+  uint64_t span_free_resident; /* free pages of span SuperSlabs that hold memory */
+  uint64_t span_free_purged;   /* free pages of span SuperSlabs given back or never touched */
+  uint64_t reserve_resident; /* empty SuperSlabs in the warm reserve: their units that may
+                                hold pages */
+  uint64_t reserve_lazy;     /* empty SuperSlabs given back with MADV_FREE: the kernel takes
+                                the pages only under memory pressure, RSS counts them until */
+  uint64_t reserve_purged;   /* empty SuperSlabs given back (MADV_DONTNEED): address only */
+  uint64_t huge_live;        /* live huge blocks: their mappings (an upper bound: pages the
+                                program never touched past the populated part are not
+                                resident) */
+  uint64_t huge_cached;      /* freed huge blocks kept mapped for reuse: their mappings */
+  uint64_t meta_superslabs;  /* SuperSlab headers (8 KiB each) of every SuperSlab mapped */
+  uint64_t meta_heaps;       /* thread heaps mapped (live, parked and pooled), page-rounded */
+  uint64_t orphan_superslabs;/* SuperSlabs of exited threads still holding objects */
+  uint64_t reserved[5];
+  hakmem_profile_class_memory classes[HAKMEM_PROFILE_MAX_CLASSES];
+  hakmem_profile_heap heaps[HAKMEM_PROFILE_MAX_HEAPS];
+} hakmem_profile_memory;
+
 /* The snapshot: everything the process publishes at each refresh. */
 typedef struct hakmem_profile_data {
   hakmem_profile_counters counters;
@@ -177,6 +262,7 @@ typedef struct hakmem_profile_data {
   uint64_t class_flushes[HAKMEM_PROFILE_MAX_CLASSES];   /* flushes per size class */
   hakmem_profile_lock locks[HAKMEM_PROFILE_MAX_LOCKS];
   hakmem_profile_histogram hists[HAKMEM_PROFILE_MAX_HISTS];
+  hakmem_profile_memory memory;                         /* version 3 */
 } hakmem_profile_data;
 
 typedef struct hakmem_profile_record {
@@ -190,7 +276,13 @@ static_assert(sizeof(hakmem_profile_header) == 160, "profile header layout chang
 static_assert(sizeof(hakmem_profile_lock) == 56, "profile lock layout changed");
 static_assert(sizeof(hakmem_profile_histogram) == 312, "profile histogram layout changed");
 static_assert(sizeof(hakmem_profile_counters) == 40 * 8, "counters changed: bump the version");
-static_assert(sizeof(hakmem_profile_record) == 5792, "record layout changed: bump the version");
+static_assert(sizeof(hakmem_profile_class_memory) == 40, "class memory layout changed");
+static_assert(sizeof(hakmem_profile_heap) == 80, "heap memory layout changed");
+static_assert(sizeof(hakmem_profile_memory) == 200 + 96 * 40 + 16 * 80, "memory layout changed");
+static_assert(__builtin_offsetof(hakmem_profile_record, data.memory) ==
+                  HAKMEM_PROFILE_V2_RECORD_SIZE,
+              "version 3 must extend version 2's layout");
+static_assert(sizeof(hakmem_profile_record) == 5792 + 5320, "record layout changed: bump the version");
 #endif
 
 #endif /* HAKMEM_PROFILE_RECORD_H */

@@ -18,6 +18,9 @@
 //   newlarge N SIZE     operator new(SIZE) + sized delete, N times (SIZE beyond 32 KiB)
 //   remote N SIZE       malloc N objects here; a new thread frees them all and exits
 //   fork                fork(); the child exits at once through exit()
+//   freeodd             free the kept objects at odd positions, keep the others
+//   flush               hak_thread_flush: this thread's bins and medium cache back to slabs
+//   touch               write every byte of every kept object (SIZE from its alloc line)
 //   quit                exit(0) (atexit handlers and destructors run)
 #include <dlfcn.h>
 #include <pthread.h>
@@ -39,6 +42,8 @@ void* g_new_kept[kMaxKept];  // from "new", deleted by "delete"
 std::size_t g_new_size[kMaxKept];
 unsigned g_nnew = 0;
 int (*g_stats_get)(hakmem_stats*) = nullptr;
+void (*g_thread_flush)() = nullptr;
+std::size_t g_kept_size[kMaxKept];  // for touch
 
 // Publishes this thread's fast-path counters (they are otherwise published at refill/flush).
 void publish() {
@@ -123,6 +128,7 @@ void* remote_free_main(void* a) {
 int main() {
   g_stats_get = reinterpret_cast<int (*)(hakmem_stats*)>(dlsym(RTLD_DEFAULT, "hakmem_stats_get"));
   if (!g_stats_get) die("hakmem_stats_get not found: run me with LD_PRELOAD=libhakmem.so");
+  g_thread_flush = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "hak_thread_flush"));
   char line[256];
   say("ready\n");
   while (read_line(line, sizeof(line))) {
@@ -137,6 +143,7 @@ int main() {
       for (unsigned long i = 0; i < n; ++i) {
         auto* o = static_cast<char*>(must(std::malloc(size)));
         o[0] = 1;
+        g_kept_size[g_nkept] = size;
         g_kept[g_nkept++] = o;
       }
     } else if (!std::strcmp(cmd, "free")) {
@@ -206,6 +213,22 @@ int main() {
       int status = 0;
       waitpid(child, &status, 0);
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) die("child failed");
+    } else if (!std::strcmp(cmd, "freeodd")) {
+      unsigned kept = 0;
+      for (unsigned i = 0; i < g_nkept; ++i) {
+        if (i % 2) {
+          std::free(g_kept[i]);
+        } else {
+          g_kept_size[kept] = g_kept_size[i];
+          g_kept[kept++] = g_kept[i];
+        }
+      }
+      g_nkept = kept;
+    } else if (!std::strcmp(cmd, "flush")) {
+      if (!g_thread_flush) die("hak_thread_flush not found");
+      g_thread_flush();
+    } else if (!std::strcmp(cmd, "touch")) {
+      for (unsigned i = 0; i < g_nkept; ++i) std::memset(g_kept[i], 1, g_kept_size[i]);
     } else if (!std::strcmp(cmd, "quit")) {
       std::exit(0);
     } else {
