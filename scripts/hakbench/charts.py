@@ -17,6 +17,17 @@ def _plt():
 
 COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "mimalloc": "#2ca02c",
           "tcmalloc": "#ff7f0e", "tcmalloc_full": "#d62728", "hakmem": "#9467bd"}
+# Extra peers (--peer NAME=PATH) get these in order of first use, so no two bars share a
+# colour (matplotlib's own cycle would repeat the fixed ones above).
+EXTRA_COLORS = ["#8c564b", "#17becf", "#e377c2", "#bcbd22", "#000000", "#aec7e8"]
+
+
+def color(name):
+    if name not in COLORS:
+        used = sum(1 for n in COLORS if n not in
+                   ("glibc", "jemalloc", "mimalloc", "tcmalloc", "tcmalloc_full", "hakmem"))
+        COLORS[name] = EXTRA_COLORS[used % len(EXTRA_COLORS)]
+    return COLORS[name]
 
 
 def _grouped(plt, path, title, ylabel, workloads, allocators, value, log=False, err=None, ref=None):
@@ -35,7 +46,7 @@ def _grouped(plt, path, title, ylabel, workloads, allocators, value, log=False, 
             e = err(w, a) if err else None
             lo.append(v - e[0] if e else 0)
             hi.append(e[1] - v if e else 0)
-        ax.bar(xs, ys, width, label=a.name, color=COLORS.get(a.name),
+        ax.bar(xs, ys, width, label=a.name, color=color(a.name),
                yerr=[lo, hi] if err else None, capsize=2, error_kw={"elinewidth": 0.8})
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
@@ -102,7 +113,7 @@ def write_all(prefix, cells, workloads, allocators):
             dt = run.extra.get("interval_ms", 100) / 1000
             ax.plot([i * dt for i in range(len(run.rss_series))],
                     [v / 1024 for v in run.rss_series], marker=".", label=a.name,
-                    color=COLORS.get(a.name))
+                    color=color(a.name))
         live = [cells[("fragmentation", a.name)].extra.get("live_kb_after_free") for a in allocators]
         live = [v for v in live if v]
         if live:
