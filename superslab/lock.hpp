@@ -77,27 +77,20 @@ class Lock {
   LockStats stats_;
 };
 
-// LockGuard over lock_uncounted().
-class UncountedLockGuard {
+// Scoped lock: LockGuard counts the acquisition in the lock's statistics, UncountedLockGuard
+// (the profiler's memory walk) does not.
+template <void (Lock::*Acquire)()>
+class BasicLockGuard {
  public:
-  explicit UncountedLockGuard(Lock& l) : l_(l) { l_.lock_uncounted(); }
-  ~UncountedLockGuard() { l_.unlock(); }
-  UncountedLockGuard(const UncountedLockGuard&) = delete;
-  UncountedLockGuard& operator=(const UncountedLockGuard&) = delete;
+  explicit BasicLockGuard(Lock& l) : l_(l) { (l_.*Acquire)(); }
+  ~BasicLockGuard() { l_.unlock(); }
+  BasicLockGuard(const BasicLockGuard&) = delete;
+  BasicLockGuard& operator=(const BasicLockGuard&) = delete;
 
  private:
   Lock& l_;
 };
-
-class LockGuard {
- public:
-  explicit LockGuard(Lock& l) : l_(l) { l_.lock(); }
-  ~LockGuard() { l_.unlock(); }
-  LockGuard(const LockGuard&) = delete;
-  LockGuard& operator=(const LockGuard&) = delete;
-
- private:
-  Lock& l_;
-};
+using LockGuard = BasicLockGuard<&Lock::lock>;
+using UncountedLockGuard = BasicLockGuard<&Lock::lock_uncounted>;
 
 }  // namespace hakmem

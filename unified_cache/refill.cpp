@@ -43,13 +43,6 @@ static void slab_populate_for_bump(ThreadHeap* h, Slab* s) {
 }
 
 // Moves up to `want` objects of slab s into out[]; marks the objects as bin residents.
-// Is o an object start of s that has been carved (in [start, bump))?
-[[maybe_unused]] static bool slab_carved_object(const Slab* s, const void* o) {
-  auto* c = static_cast<const char*>(o);
-  return c >= s->start && c < s->bump &&
-         static_cast<std::size_t>(c - s->start) % s->obj_size == 0;
-}
-
 static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t want) {
   HAK_ASSERT(s->state == SlabState::kActive && s->used <= s->capacity);
   HAK_ASSERT(superslab_of(s)->owner.load(std::memory_order_relaxed) == h);
@@ -61,7 +54,7 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
   while (n < want && s->local_free) {
     FreeObject* o = s->local_free;
     s->local_free = slab_list_next(s, o);
-    HAK_ASSERT(slab_carved_object(s, o));  // a corrupt link would hand out foreign memory
+    HAK_ASSERT(slab_holds_object(s, o));  // a corrupt link would hand out foreign memory
     if (secure) o->link = 0;  // back to tag + zeros (secure.hpp)
     out[n++] = o;
   }
