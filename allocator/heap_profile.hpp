@@ -26,15 +26,20 @@ void heap_profile_start();
 void* heap_sample_refill(unsigned cls);
 // An allocation beyond the slab classes of `bytes` bytes at p (bytes as served).
 void heap_sample_beyond(void* p, std::size_t bytes);
+// The calling thread (one of hakmem's own: the publisher, the background purger) is never
+// sampled; its allocations count as nested (heap_record_nested_alloc).
+void heap_sample_exclude_thread();
 // A block beyond the slab classes is freed (or moved away from p by realloc).
 void heap_sample_forget(void* p);
 
 // ---- heap_record.cpp: the tables ---------------------------------------------------------
 // Records a sampled allocation: its stack is walked here (the caller holds no lock).
-void heap_record_sample(void* p, std::size_t bytes, std::uint64_t weight_bytes,
-                        std::uint64_t weight_objects);
-// Forgets sampled objects among objs (freed); cheap when none is sampled.
-void heap_record_forget(void* const* objs, std::uint32_t n);
+// Returns how the number of live entries of address p changed (-1, 0 or +1: a stale entry
+// of p may go, the new one may not fit), which a slab's Slab::sampled count follows.
+int heap_record_sample(void* p, std::size_t bytes, std::uint64_t weight_bytes,
+                       std::uint64_t weight_objects);
+// Forgets the sampled object at p (freed), if it is one: returns true then.
+bool heap_record_forget(void* p);
 bool heap_record_has_live();
 // Allocations the unwinder made itself (served unsampled by the guard).
 void heap_record_nested_alloc();

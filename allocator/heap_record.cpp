@@ -197,24 +197,25 @@ bool live_insert(std::uintptr_t a, std::uint32_t stack, std::uint64_t bytes, std
   return false;
 }
 
-void live_remove(std::uintptr_t a) {
+bool live_remove(std::uintptr_t a) {
   std::uint32_t i = live_hash(a);
   for (std::uint32_t probe = 0; probe < kLiveSlots; ++probe, i = (i + 1) & (kLiveSlots - 1)) {
     LiveSlot& s = g_live[i];
     std::uintptr_t k = s.key.load(std::memory_order_acquire);
-    if (k == kEmpty) return;
+    if (k == kEmpty) return false;
     if (k != a) continue;
     // Only one remover wins the slot (an object is freed once; a stale entry of a reused
     // address may race with its own free).
-    if (!s.key.compare_exchange_strong(k, kBusy, std::memory_order_acquire)) return;
+    if (!s.key.compare_exchange_strong(k, kBusy, std::memory_order_acquire)) return false;
     std::uint32_t stack = s.stack;
     std::uint64_t bytes = s.bytes, objects = s.objects;
     s.key.store(kTomb, std::memory_order_release);
     region_of(a).fetch_sub(1, std::memory_order_relaxed);
     g_live_count.fetch_sub(1, std::memory_order_relaxed);
     add_live(stack, bytes, objects, false);
-    return;
+    return true;
   }
+  return false;
 }
 
 // ---- the leak report ----
@@ -340,9 +341,9 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   return true;
 }
 
-void heap_record_sample(void* p, std::size_t bytes, std::uint64_t wb, std::uint64_t wo) {
+int heap_record_sample(void* p, std::size_t bytes, std::uint64_t wb, std::uint64_t wo) {
   hakmem_heap_record* r = g_rec;
-  if (!r) return;
+  if (!r) return 0;
   std::uint64_t frames[HAKMEM_HEAP_MAX_DEPTH];
   std::uint64_t walked = 0;
   unsigned n = unwind_stack(frames, HAKMEM_HEAP_MAX_DEPTH, &walked);
@@ -357,22 +358,23 @@ void heap_record_sample(void* p, std::size_t bytes, std::uint64_t wb, std::uint6
   u64(h.alloc_objects).fetch_add(wo, std::memory_order_relaxed);
   u64(h.unwind_frames).fetch_add(walked, std::memory_order_relaxed);
   auto a = reinterpret_cast<std::uintptr_t>(p);
-  live_remove(a);  // a stale entry: the object was freed and came back without a flush
+  // A stale entry: the object was freed and came back without a flush.
+  int change = live_remove(a) ? -1 : 0;
   if (live_insert(a, idx, wb, wo)) {
     add_live(idx, wb, wo, true);
+    ++change;
   } else {
     u64(h.dropped_live).fetch_add(1, std::memory_order_relaxed);
   }
   u64(h.updated_time_ns).store(realtime_ns(), std::memory_order_relaxed);
   (void)bytes;
+  return change;
 }
 
-void heap_record_forget(void* const* objs, std::uint32_t n) {
-  if (g_live_count.load(std::memory_order_relaxed) == 0) return;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    auto a = reinterpret_cast<std::uintptr_t>(objs[i]);
-    if (region_of(a).load(std::memory_order_relaxed) != 0) live_remove(a);
-  }
+bool heap_record_forget(void* p) {
+  auto a = reinterpret_cast<std::uintptr_t>(p);
+  if (g_live_count.load(std::memory_order_relaxed) == 0) return false;
+  return region_of(a).load(std::memory_order_relaxed) != 0 && live_remove(a);
 }
 
 bool heap_record_has_live() { return g_live_count.load(std::memory_order_relaxed) != 0; }

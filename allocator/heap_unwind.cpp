@@ -226,7 +226,14 @@ unsigned unwind_stack(std::uint64_t* out, unsigned max, std::uint64_t* walked) {
     }
   }
   unsigned k = 0;
-  for (int i = first; i < n && k < max; ++i) out[k++] = reinterpret_cast<std::uintptr_t>(raw[i]);
+  for (int i = first; i < n && k < max; ++i) {
+    auto ip = reinterpret_cast<std::uintptr_t>(raw[i]);
+    // An allocation the C library makes on hakmem's behalf (pthread_create's TLS for a
+    // helper thread, opendir in the publisher): the stack ends where hakmem's code calls
+    // the library, so the site is the library's and no frame of hakmem is ever shown.
+    if (!g_static && in_own_object(ip)) break;
+    out[k++] = ip;
+  }
   return k;
 }
 

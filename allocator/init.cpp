@@ -74,6 +74,7 @@ void cache_error_hook(const char* what, const void* p) { report_message(what, p)
 // allocating never takes). BACKGROUND=on starts it at start-up, auto (the default) once
 // the program has freed enough to be worth it (set_purge_wanted_hook, free_beyond).
 void* background_purger(void*) {
+  heap_sample_exclude_thread();  // what it allocates through the C library is hakmem's
   for (;;) {
     long delay_ms = option(Opt::kPurgeDelayMs);
     long sleep_ms = delay_ms / 2 < 10 ? 10 : delay_ms / 2;

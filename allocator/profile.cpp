@@ -40,6 +40,7 @@
 #include "platform/file_read.hpp"
 #include "platform/platform.hpp"
 #include "superslab/latency.hpp"
+#include "allocator/heap_profile.hpp"
 #include "unified_cache/heap.hpp"
 #include "unified_cache/size_classes.hpp"
 
@@ -202,6 +203,7 @@ void refresh(std::uint32_t state) {
 }
 
 void* publisher_main(void*) {
+  heap_sample_exclude_thread();  // what it allocates through the C library is hakmem's
   while (!g_stop.load(std::memory_order_acquire)) {
     long ms = option(Opt::kProfileIntervalMs);
     struct timespec ts;

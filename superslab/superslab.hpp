@@ -62,6 +62,11 @@ struct alignas(64) Slab {
   // far; refill populates in step with the bump pointer, so a class holding a handful of
   // objects costs a page or two, not a 64 KiB unit.
   std::uint8_t populated_pages = 0;
+  // Heap profile: this slab's objects in the profile's table of live samples, so that a
+  // flush looks objects up only in slabs that have some. Written by whichever thread
+  // records or forgets a sample (atomic; rare), read by the flush (relaxed). Saturates at
+  // kSampledSticky: from there every object of the slab is looked up (correct, slower).
+  std::atomic<std::uint8_t> sampled{0};
   // ---- shared: its own cache line, so remote pushes do not false-share the above ----
   alignas(64) std::atomic<FreeObject*> remote_free{nullptr};
   // Owner-only, rarely touched: pages of the slab given back to the OS while all objects on
@@ -78,6 +83,20 @@ struct alignas(64) Slab {
   bool purge_dirty = false;
 };
 static_assert(sizeof(Slab) == 128);
+
+constexpr std::uint8_t kSampledSticky = 0xff;
+inline void slab_sampled_add(Slab* s) {
+  std::uint8_t v = s->sampled.load(std::memory_order_relaxed);
+  while (v != kSampledSticky &&
+         !s->sampled.compare_exchange_weak(v, static_cast<std::uint8_t>(v + 1), std::memory_order_relaxed)) {
+  }
+}
+inline void slab_sampled_remove(Slab* s) {
+  std::uint8_t v = s->sampled.load(std::memory_order_relaxed);
+  while (v != 0 && v != kSampledSticky &&
+         !s->sampled.compare_exchange_weak(v, static_cast<std::uint8_t>(v - 1), std::memory_order_relaxed)) {
+  }
+}
 
 // Where a unit's slab keeps its objects, for the free path's exact-object check in one
 // multiply and one compare: p is an object start iff (p - first) * magic < limit, mod 2^64.

@@ -42,4 +42,35 @@ void set_object_return_hook(ObjectReturnHook hook) {
   g_object_return_hook.store(hook, std::memory_order_release);
 }
 
+void forget_sampled_objects(ObjectReturnHook hook, void* const* objs, std::uint32_t n) {
+  // A bin's objects come in runs from the same 64 KiB unit (a refill carves or pops them
+  // together): a unit whose slab has no samples is looked up once per run.
+  std::uintptr_t clean_unit = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::uintptr_t unit = reinterpret_cast<std::uintptr_t>(objs[i]) >> kUnitShift;
+    if (unit == clean_unit) continue;
+    Slab* s = slab_of(superslab_of(objs[i]), objs[i]);
+    if (s->sampled.load(std::memory_order_relaxed) == 0) {
+      clean_unit = unit;
+      continue;
+    }
+    if (hook(objs[i])) heap_sample_removed(s);
+  }
+}
+
+void heap_sample_added(ThreadHeap* h, Slab* s) {
+  slab_sampled_add(s);
+  h->sampled_live[s->cls].fetch_add(1, std::memory_order_relaxed);
+}
+
+void heap_sample_removed(Slab* s) {
+  slab_sampled_remove(s);
+  auto* owner = static_cast<ThreadHeap*>(superslab_of(s)->owner.load(std::memory_order_relaxed));
+  if (!owner) return;
+  std::atomic<std::uint32_t>& n = owner->sampled_live[s->cls];
+  std::uint32_t v = n.load(std::memory_order_relaxed);
+  while (v != 0 && !n.compare_exchange_weak(v, v - 1, std::memory_order_relaxed)) {
+  }
+}
+
 }  // namespace hakmem

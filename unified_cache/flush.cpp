@@ -60,9 +60,7 @@ void count_double_free(ThreadHeap* h, const void* p) {
 
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
   // The heap profile forgets sampled objects as they go back to slabs (bin_expose.cpp).
-  if (ObjectReturnHook hook = g_object_return_hook.load(std::memory_order_relaxed)) [[unlikely]] {
-    hook(objs, n);
-  }
+  const ObjectReturnHook hook = g_object_return_hook.load(std::memory_order_relaxed);
   RemoteGroup groups[kMaxGroups];
   unsigned ngroups = 0;
   bool remote = false;  // pool_remote_enter() taken: held until the last push's notify
@@ -75,6 +73,9 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
     HAK_ASSERT(s->state != SlabState::kUnused);
     HAK_ASSERT(reinterpret_cast<char*>(o) >= s->start && reinterpret_cast<char*>(o) < s->limit &&
                static_cast<std::size_t>(reinterpret_cast<char*>(o) - s->start) % s->obj_size == 0);
+    if (hook && s->sampled.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      if (hook(o)) heap_sample_removed(s);
+    }
     if (h && ss->owner.load(std::memory_order_relaxed) == h) {
       // o keeps the tag its free wrote (FreeObject::tag): a second free is caught on the
       // fast path whether o is in a bin or on a list.

@@ -64,6 +64,11 @@ struct ThreadHeap {
   std::atomic<std::int32_t> tid{0};
   static constexpr std::int32_t kParkedTid = -1;
   HeapCounters counters;
+  // Heap profile: samples recorded in each class on slabs this heap owns and not forgotten
+  // yet (heap_sample_added / heap_sample_removed). A hint, not an invariant (a SuperSlab
+  // can change owner under its samples): parking walks the bins only of classes that have
+  // some, to forget the exited thread's frees among them.
+  std::atomic<std::uint32_t> sampled_live[kNumClasses];
   // Secure mode only (unified_cache/secure.hpp): the bins the heap really uses, which the
   // fast path never sees (cache.bins are then empty and full at once, so every small malloc
   // and free takes the checked path), and the heap's random state for their order.
@@ -167,11 +172,19 @@ void** bin_real_base(const ThreadHeap* h, unsigned cls);
 void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n);
 // Makes every hidden object of h's bins visible again (base = real base).
 void bin_unhide_all(ThreadHeap* h);
-// Called with every batch of objects heap_return_objects gives back to slabs (flush,
-// heap_flush_all, remote returns): lets the heap profile forget sampled objects. nullptr
-// (the default) costs one load and branch per batch.
-using ObjectReturnHook = void (*)(void* const* objs, std::uint32_t n);
+// Called for each object heap_return_objects gives back to a slab (flush, heap_flush_all,
+// remote returns) whose Slab::sampled count is not zero: lets the heap profile forget a
+// sampled object; returns true when obj was one (the slab's count then drops). nullptr
+// (the default) costs one load and branch per batch, and set, one byte test per object.
+using ObjectReturnHook = bool (*)(void* obj);
 void set_object_return_hook(ObjectReturnHook hook);
+// The same for objects still in a bin (free, not yet returned): heap_sample_refill forgets
+// those its sample may have made stale.
+void forget_sampled_objects(ObjectReturnHook hook, void* const* objs, std::uint32_t n);
+// The bookkeeping of a sample's entry for an object of slab s (owned by h): the slab's
+// Slab::sampled count and its owner's ThreadHeap::sampled_live hint.
+void heap_sample_added(ThreadHeap* h, Slab* s);
+void heap_sample_removed(Slab* s);
 // ---- end of heap-profile support ---------------------------------------------------------
 
 // Reporting hook: set by the allocator layer; called with a message for invalid/double free.

@@ -280,9 +280,6 @@ void return_foreign_objects(ThreadHeap* h) {
 }
 
 bool heap_park(ThreadHeap* h) {
-  // With the heap profile on, a freed sample is forgotten only when it leaves the bins
-  // (set_object_return_hook): a parked heap would keep reporting its thread's frees as live.
-  if (g_object_return_hook.load(std::memory_order_relaxed)) return false;
   {
     LockGuard g(g_heap_lock);
     if (g_parked_count >= kMaxParkedHeaps) return false;
@@ -293,6 +290,16 @@ bool heap_park(ThreadHeap* h) {
   {
     LockGuard guard(h->lock);
     return_foreign_objects(h);
+    // With the heap profile on, a freed sample is forgotten when it leaves the bins
+    // (set_object_return_hook); a parked heap keeps its bins, so its samples go now, or
+    // the profile would go on counting the exited thread's frees as live.
+    if (ObjectReturnHook hook = g_object_return_hook.load(std::memory_order_relaxed)) {
+      for (unsigned c = 0; c < kNumClasses; ++c) {
+        if (h->sampled_live[c].load(std::memory_order_relaxed) == 0) continue;
+        void** real = bin_real_base(h, c);
+        forget_sampled_objects(hook, real, static_cast<std::uint32_t>(heap_bin(h, c).top - real));
+      }
+    }
     heap_publish(h);
     heap_process_notifications(h);
   }

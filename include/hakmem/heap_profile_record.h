@@ -2,11 +2,12 @@
  * HAKMEM_HEAP_PROFILE=1 publishes beside its profile record, in "<record>.heap"
  * (/dev/shm/hakmem-<pid>.heap by default), read live from outside by `hakmem-stat heap`.
  *
- * Sampling: allocations are sampled as points of a Poisson process on allocated bytes with
- * mean interval header.sample_bytes (HAKMEM_HEAP_SAMPLE). A sampled allocation of s bytes
- * was sampled with probability p = 1 - exp(-s / sample_bytes); it stands for s / p bytes
- * and 1 / p allocations (rounded to integers), the "weights" summed below. Its free
- * subtracts them again. Sizes are the allocator's (the size class of a small object).
+ * Sampling: allocated bytes are sampled with one sample point per block of
+ * header.sample_bytes (R, HAKMEM_HEAP_SAMPLE) bytes, uniform within the block (stratified;
+ * each byte is a point with probability 1 / R). A sampled allocation of s bytes holding k
+ * points (usually 1) stands for k * R bytes and k * R / s allocations (rounded, at least
+ * 1), the "weights" summed below. Its free subtracts them again. Sizes are the allocator's
+ * (the size class of a small object).
  *
  * Layout rules (as profile_record.h): fixed-size types only, naturally aligned, no pointers;
  * any change bumps HAKMEM_HEAP_VERSION; magic is written last at creation.

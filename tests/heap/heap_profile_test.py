@@ -134,6 +134,29 @@ class HeapProfileTest(unittest.TestCase):
         self.assertIn("leak_site", diff)
         self.assertIn("-", diff.split("call sites by growth")[1].split("\n")[2])
 
+    def test_allocations_made_for_hakmem_show_no_hakmem_frame(self):
+        # Freeing the 10 MiB leak crosses the background purger's threshold, so free()
+        # itself starts the purger thread, and pthread_create allocates the new thread's TLS
+        # with calloc from inside hakmem's free. Sampling every 16 bytes catches that calloc:
+        # its stack must stop at the C library (pthread_create), with no frame of hakmem's.
+        p = Profiled(self.tmp, {"HAKMEM_HEAP_SAMPLE": "16", "HAKMEM_HEAP_SEED": "5",
+                                "HAKMEM_BACKGROUND": "auto"})
+        try:
+            p.command("free", "freed")
+            prof = p.profile()
+        finally:
+            self.assertEqual(p.close(), 0)
+        for s in prof["sites"]:
+            for f in s["frames"]:
+                self.assertFalse(f["module"].endswith("libhakmem.so"), s["frames"])
+                self.assertFalse(f["function"].startswith(("hak_", "hakmem::")), s["frames"])
+        # The purger's start was sampled: a site whose outermost frame is pthread_create.
+        created = [s for s in prof["sites"]
+                   if any(f["function"].startswith("pthread_create") for f in s["frames"])]
+        self.assertTrue(created, [s["frames"] for s in prof["sites"]][:20])
+        self.assertTrue(all(s["frames"][0]["function"].startswith("pthread_create") for s in created),
+                        [s["frames"] for s in created])
+
     def test_exports_parse(self):
         p = Profiled(self.tmp, {"HAKMEM_HEAP_SAMPLE": "65536", "HAKMEM_HEAP_SEED": "1"})
         svg = os.path.join(self.tmp, "f.svg")
