@@ -183,7 +183,7 @@ void heap_profile_start() {
 }
 
 void* heap_sample_refill(unsigned cls) {
-  ThreadHeap* h = heap_current();
+  ThreadHeap* h = t_cache != &g_sentinel_cache ? heap_of(t_cache) : heap_current();
   if (!h) return cache_refill_pop(cls);  // sets ENOMEM
   SampleThread& t = t_sample;
   if (t.busy) {
@@ -206,8 +206,8 @@ void* heap_sample_refill(unsigned cls) {
   std::uint64_t points = take(t, s, size);
   // Expose the objects the countdown allows before its next sample point.
   auto avail = static_cast<std::uint32_t>(b.top - real);
-  std::uint64_t k = s.left / size;
-  auto e = static_cast<std::uint32_t>(k < avail ? k : avail);
+  // All of the bin, unless the next point comes first (the division only then).
+  std::uint32_t e = std::uint64_t{avail} * size <= s.left ? avail : static_cast<std::uint32_t>(s.left / size);
   s.left -= std::uint64_t{e} * size;
   bin_expose(h, cls, e);
   popped(p);

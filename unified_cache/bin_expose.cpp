@@ -10,27 +10,6 @@ namespace hakmem {
 
 std::atomic<ObjectReturnHook> g_object_return_hook{nullptr};
 
-namespace {
-constexpr std::array<std::uint32_t, kNumClasses> kSlotOffset = [] {
-  std::array<std::uint32_t, kNumClasses> a{};
-  std::uint32_t slot = 0;
-  for (unsigned c = 0; c < kNumClasses; ++c) {
-    a[c] = slot;
-    slot += class_bin_capacity(c);
-  }
-  return a;
-}();
-}  // namespace
-
-void** bin_real_base(const ThreadHeap* h, unsigned cls) {
-  return const_cast<void**>(&h->slots[kSlotOffset[cls]]);
-}
-
-void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n) {
-  Bin& b = h->cache.bins[cls];
-  void** real = bin_real_base(h, cls);
-  b.base = b.top - n < real ? real : b.top - n;
-}
 
 void bin_unhide_all(ThreadHeap* h) {
   // Secure mode runs no heap profile, and its fast-path bins must stay empty and full.

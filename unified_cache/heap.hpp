@@ -167,9 +167,15 @@ void set_purge_wanted_hook(PurgeWantedHook hook);
 // bin wholesale (heap_flush_all, hence thread exit) first restores the real base, so hidden
 // objects are never lost; cache_flush_push only moves objects above base and leaves hidden
 // ones in place. Nothing here runs unless the heap profile is on.
-void** bin_real_base(const ThreadHeap* h, unsigned cls);
+inline void** bin_real_base(const ThreadHeap* h, unsigned cls) {
+  return const_cast<void**>(&h->slots[kBinSlotOffset[cls]]);
+}
 // Hides all but the top n objects of class cls's bin (n <= objects in the bin).
-void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n);
+inline void bin_expose(ThreadHeap* h, unsigned cls, std::uint32_t n) {
+  Bin& b = h->cache.bins[cls];
+  void** real = bin_real_base(h, cls);
+  b.base = b.top - n < real ? real : b.top - n;
+}
 // Makes every hidden object of h's bins visible again (base = real base).
 void bin_unhide_all(ThreadHeap* h);
 // Called for each object heap_return_objects gives back to a slab (flush, heap_flush_all,

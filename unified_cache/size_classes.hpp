@@ -117,6 +117,17 @@ inline constexpr std::uint32_t kMediumSlots = [] {
 // straight back to the span allocator.
 inline constexpr std::size_t kMediumCacheBudget = std::size_t{4} << 20;
 
+// Where class c's bin starts in a heap's slots (the bins are consecutive, in class order).
+inline constexpr std::array<std::uint32_t, kNumClasses> kBinSlotOffset = [] {
+  std::array<std::uint32_t, kNumClasses> a{};
+  std::uint32_t slot = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    a[c] = slot;
+    slot += class_bin_capacity(c);
+  }
+  return a;
+}();
+
 inline constexpr std::uint32_t kTotalBinSlots = [] {
   std::uint32_t t = 0;
   for (unsigned c = 0; c < kNumClasses; ++c) t += class_bin_capacity(c);
