@@ -33,7 +33,13 @@ namespace hakmem {
 namespace {
 
 constexpr std::size_t kPathMax = 512;
-constexpr std::uint32_t kLiveSlots = 1u << 17;  // power of two
+// The table of live samples is sized for the rate: room for 16 GiB of estimated live
+// bytes (32,768 slots, 1 MiB, at the default 512 KiB), between 2^14 and 2^20 slots. Its
+// slots are touched at random, so each live sample costs a page fault until the table's
+// pages are all in: a bigger table than the rate needs would cost a short program with
+// many samples (prodcons: every allocation is net growth) ~1,000 faults, 3 ms here.
+std::uint32_t g_live_slots = 1u << 15;  // power of two
+constexpr std::uint64_t kLiveRoomBytes = std::uint64_t{16} << 30;
 constexpr std::uintptr_t kEmpty = 0, kTomb = 1, kBusy = 2;  // objects are 16-aligned
 
 struct LiveSlot {
@@ -50,7 +56,7 @@ std::atomic<std::uint64_t> g_live_count{0};  // samples in g_live
 // Live samples per 4 KiB page of the address space (hashed): a flushed object whose
 // page holds none needs no probe of g_live, which keeps flushes cheap while some samples
 // live elsewhere (PERF_NOTES.md).
-constexpr unsigned kRegionShift = 12, kRegions = 1u << 16;
+constexpr unsigned kRegionShift = 12, kRegions = 1u << 14;
 std::atomic<std::uint32_t>* g_regions = nullptr;
 std::atomic<std::uint32_t>& region_of(std::uintptr_t a) {
   return g_regions[(a >> kRegionShift) & (kRegions - 1)];
@@ -64,7 +70,7 @@ std::uint64_t realtime_ns() { return platform::clock_ns(CLOCK_REALTIME); }
 const platform::Ops& sys() { return platform::ops(); }
 
 std::uint32_t live_hash(std::uintptr_t a) {
-  return static_cast<std::uint32_t>(((a >> 4) * 0x9e3779b97f4a7c15ull) >> 40) & (kLiveSlots - 1);
+  return static_cast<std::uint32_t>(((a >> 4) * 0x9e3779b97f4a7c15ull) >> 40) & (g_live_slots - 1);
 }
 
 void warn(const char* what, const char* path, int err) {
@@ -181,7 +187,7 @@ void add_live(std::uint32_t stack, std::uint64_t bytes, std::uint64_t objects, b
 // ---- the live-address table ----
 bool live_insert(std::uintptr_t a, std::uint32_t stack, std::uint64_t bytes, std::uint64_t objects) {
   std::uint32_t i = live_hash(a);
-  for (std::uint32_t probe = 0; probe < kLiveSlots; ++probe, i = (i + 1) & (kLiveSlots - 1)) {
+  for (std::uint32_t probe = 0; probe < g_live_slots; ++probe, i = (i + 1) & (g_live_slots - 1)) {
     LiveSlot& s = g_live[i];
     std::uintptr_t k = s.key.load(std::memory_order_relaxed);
     if (k != kEmpty && k != kTomb) continue;
@@ -199,7 +205,7 @@ bool live_insert(std::uintptr_t a, std::uint32_t stack, std::uint64_t bytes, std
 
 bool live_remove(std::uintptr_t a) {
   std::uint32_t i = live_hash(a);
-  for (std::uint32_t probe = 0; probe < kLiveSlots; ++probe, i = (i + 1) & (kLiveSlots - 1)) {
+  for (std::uint32_t probe = 0; probe < g_live_slots; ++probe, i = (i + 1) & (g_live_slots - 1)) {
     LiveSlot& s = g_live[i];
     std::uintptr_t k = s.key.load(std::memory_order_acquire);
     if (k == kEmpty) return false;
@@ -277,8 +283,11 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   pb.str(base).str(HAKMEM_HEAP_SUFFIX);
   std::memcpy(g_path, pb.data(), pb.size());
   g_path[pb.size()] = '\0';
-  constexpr std::size_t kLiveBytes = sizeof(LiveSlot) * kLiveSlots;
-  constexpr std::size_t kTableBytes = kLiveBytes + sizeof(std::atomic<std::uint32_t>) * kRegions;
+  std::uint64_t want = kLiveRoomBytes / (sample_bytes ? sample_bytes : 1);
+  g_live_slots = 1u << 14;
+  while (g_live_slots < want && g_live_slots < (1u << 20)) g_live_slots <<= 1;
+  const std::size_t kLiveBytes = sizeof(LiveSlot) * g_live_slots;
+  const std::size_t kTableBytes = kLiveBytes + sizeof(std::atomic<std::uint32_t>) * kRegions;
   void* live = sys().mmap(nullptr, kTableBytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (live == MAP_FAILED) {

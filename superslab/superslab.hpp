@@ -62,11 +62,6 @@ struct alignas(64) Slab {
   // far; refill populates in step with the bump pointer, so a class holding a handful of
   // objects costs a page or two, not a 64 KiB unit.
   std::uint8_t populated_pages = 0;
-  // Heap profile: this slab's objects in the profile's table of live samples, so that a
-  // flush looks objects up only in slabs that have some. Written by whichever thread
-  // records or forgets a sample (atomic; rare), read by the flush (relaxed). Saturates at
-  // kSampledSticky: from there every object of the slab is looked up (correct, slower).
-  std::atomic<std::uint8_t> sampled{0};
   // ---- shared: its own cache line, so remote pushes do not false-share the above ----
   alignas(64) std::atomic<FreeObject*> remote_free{nullptr};
   // Owner-only, rarely touched: pages of the slab given back to the OS while all objects on
@@ -81,6 +76,13 @@ struct alignas(64) Slab {
   // an all-free page, and walking every free list of a large heap each pass costs more than
   // the purge saves.
   bool purge_dirty = false;
+  // Heap profile: this slab's objects in the profile's table of live samples, so that a
+  // flush looks objects up only in slabs that have some. Written by whichever thread
+  // records or forgets a sample (atomic; rare), read by the flush (relaxed). Saturates at
+  // kSampledSticky: from there every object of the slab is looked up (correct, slower).
+  // On this line, not the owner's: a remote flush touches this line anyway (remote_free),
+  // and reading the owner's line would cost a coherence miss per remote object.
+  std::atomic<std::uint8_t> sampled{0};
 };
 static_assert(sizeof(Slab) == 128);
 
