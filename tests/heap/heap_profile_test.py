@@ -101,10 +101,10 @@ class HeapProfileTest(unittest.TestCase):
         self.assertIn("top call sites by live bytes", table)
 
     def test_default_rate_finds_the_leak(self):
-        # One sample per 512 KiB: 20 expected samples of the 10 MiB leak, a standard error
-        # of sqrt(R / B) = 22% per run; the leak must still top the list, and over the fixed
-        # seed its estimate be within 50% (2.3 standard errors). That the estimator is
-        # unbiased with the predicted spread at this rate is heap_accuracy_test.cpp's check.
+        # One sample point per 512 KiB block: the 10 MiB leak is one run in its size class
+        # (1 KiB), 20 blocks, so its estimate is off by less than two points, 10% (a Poisson
+        # sampler's standard error here is 22%). The target at the default rate;
+        # heap_accuracy_test.cpp checks the estimator over 96 streams.
         p = Profiled(self.tmp, {"HAKMEM_HEAP_SEED": "11"})
         try:
             prof = p.profile()
@@ -113,7 +113,7 @@ class HeapProfileTest(unittest.TestCase):
         self.assertEqual(prof["sample_bytes"], 524288)
         top = self.top_site(prof)
         self.assertTrue(site_has(top, "leak_site"), top["frames"])
-        self.assertLess(abs(top["live_bytes"] - LEAK_BYTES) / LEAK_BYTES, 0.5)
+        self.assertLessEqual(abs(top["live_bytes"] - LEAK_BYTES) / LEAK_BYTES, 0.10)
 
     def test_free_removes_and_diff_shows_it(self):
         p = Profiled(self.tmp, {"HAKMEM_HEAP_SAMPLE": "16384", "HAKMEM_HEAP_SEED": "3"})
