@@ -87,19 +87,29 @@ void start(SampleThread& t, Stream& s) {
 
 // An allocation of `bytes` bytes takes the next bytes of stream s: how many sample points
 // it holds (0 unless left < bytes; more than 1 only if it reaches into a further block).
+// Positions are from the object's start. Blocks wholly inside the object hold one point
+// each wherever it is, so only the block at the object's end draws: a 1 GiB block at
+// HAKMEM_HEAP_SAMPLE=16 costs two draws, not 2^26.
 std::uint64_t take(SampleThread& t, Stream& s, std::uint64_t bytes) {
   if (s.left >= bytes) {
     s.left -= bytes;
     return 0;
   }
-  std::uint64_t points = 0, at = s.left;  // at: the point's position from the object's start
-  while (at < bytes) {
-    ++points;
-    std::uint64_t next = draw_offset(t);
-    at += (g_mean - s.offset) + next;  // to the end of this point's block, then into the next
-    s.offset = next;
+  std::uint64_t points = 1;                          // the point at s.left
+  std::uint64_t end = s.left + (g_mean - s.offset);  // where that point's block ends
+  if (end < bytes) {
+    std::uint64_t whole = (bytes - end) / g_mean;
+    points += whole;
+    end += whole * g_mean;  // the block from `end` holds the object's last byte
   }
-  s.left = at - bytes;
+  std::uint64_t next = draw_offset(t);  // the point of the block starting at `end`
+  if (end + next < bytes) {
+    ++points;
+    end += g_mean;
+    next = draw_offset(t);
+  }
+  s.offset = next;
+  s.left = end + next - bytes;
   return points;
 }
 
