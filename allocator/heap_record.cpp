@@ -286,9 +286,9 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   std::uint64_t want = kLiveRoomBytes / (sample_bytes ? sample_bytes : 1);
   g_live_slots = 1u << 14;
   while (g_live_slots < want && g_live_slots < (1u << 20)) g_live_slots <<= 1;
-  const std::size_t kLiveBytes = sizeof(LiveSlot) * g_live_slots;
-  const std::size_t kTableBytes = kLiveBytes + sizeof(std::atomic<std::uint32_t>) * kRegions;
-  void* live = sys().mmap(nullptr, kTableBytes, PROT_READ | PROT_WRITE,
+  const std::size_t slots_bytes = sizeof(LiveSlot) * g_live_slots;
+  const std::size_t table_bytes = slots_bytes + sizeof(std::atomic<std::uint32_t>) * kRegions;
+  void* live = sys().mmap(nullptr, table_bytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (live == MAP_FAILED) {
     warn("cannot map the address table for", g_path, errno);
@@ -299,7 +299,7 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   int fd = sys().open(g_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     warn("cannot create", g_path, errno);
-    sys().munmap(live, kTableBytes);
+    sys().munmap(live, table_bytes);
     return false;
   }
   void* mem = MAP_FAILED;
@@ -310,12 +310,12 @@ bool heap_record_create(std::uint64_t sample_bytes) {
   sys().close(fd);
   if (mem == MAP_FAILED) {
     sys().unlink(g_path);
-    sys().munmap(live, kTableBytes);
+    sys().munmap(live, table_bytes);
     warn("cannot size or map", g_path, err);
     return false;
   }
   g_live = static_cast<LiveSlot*>(live);
-  g_regions = reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(live) + kLiveBytes);
+  g_regions = reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(live) + slots_bytes);
   g_rec = static_cast<hakmem_heap_record*>(mem);
   hakmem_heap_header& h = g_rec->header;
   h.version = HAKMEM_HEAP_VERSION;

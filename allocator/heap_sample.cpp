@@ -193,7 +193,7 @@ void heap_profile_start() {
 }
 
 void* heap_sample_refill(unsigned cls) {
-  ThreadHeap* h = t_cache != &g_sentinel_cache ? heap_of(t_cache) : heap_current();
+  ThreadHeap* h = heap_current();
   if (!h) return cache_refill_pop(cls);  // sets ENOMEM
   SampleThread& t = t_sample;
   if (t.busy) {

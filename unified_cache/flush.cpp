@@ -127,7 +127,7 @@ void set_purge_wanted_hook(PurgeWantedHook hook) { g_purge_wanted_hook = hook; }
 
 bool cache_flush_push(unsigned cls, void* p) {
   if (secure_mode()) secure_scrub(p, kClassSize[cls]);  // zero on free (secure.hpp)
-  ThreadHeap* h = t_cache != &g_sentinel_cache ? heap_of(t_cache) : heap_current();
+  ThreadHeap* h = heap_current();
   if (!h) {
     // No heap and none can be made (OOM at thread start): return the object to its slab.
     static_cast<FreeObject*>(p)->tag = free_tag(p);

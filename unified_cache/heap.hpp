@@ -104,8 +104,15 @@ HAK_NOINLINE bool cache_flush_push(unsigned cls, void* p);
 // A free whose tag says the object is already free: report it and drop the free.
 HAK_NOINLINE void cache_free_suspect(void* p);
 
-// The calling thread's heap, created if needed; nullptr if memory is exhausted.
-ThreadHeap* heap_current();
+// The calling thread's first heap: created and installed; nullptr if memory is exhausted.
+HAK_NOINLINE ThreadHeap* heap_create_current();
+// The calling thread's heap, created if needed; nullptr if memory is exhausted. Inline: the
+// slow paths that call it would otherwise each test t_cache themselves to save the call.
+inline ThreadHeap* heap_current() {
+  ThreadCache* tc = t_cache;
+  if (tc != &g_sentinel_cache) [[likely]] return heap_of(tc);
+  return heap_create_current();
+}
 // Returns every object in the calling thread's bins to its slab (hak_thread_flush).
 void heap_flush_all(ThreadHeap* h);
 // Gives back free memory inside h's slabs (whole free pages) and free units of its

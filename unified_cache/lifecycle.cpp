@@ -145,9 +145,7 @@ void unified_cache_init() {
   }
 }
 
-ThreadHeap* heap_current() {
-  ThreadCache* tc = t_cache;
-  if (tc != &g_sentinel_cache) return heap_of(tc);
+ThreadHeap* heap_create_current() {
   ThreadHeap* h = create_heap();
   if (!h) return nullptr;
   t_cache = &h->cache;  // installed first: pthread_setspecific may itself call malloc

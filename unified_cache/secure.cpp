@@ -51,7 +51,7 @@ FreeObject* secure_bad_link(const Slab* s, FreeObject* o) {
 }
 
 void* cache_secure_pop(unsigned cls) {
-  ThreadHeap* h = t_cache != &g_sentinel_cache ? heap_of(t_cache) : heap_current();
+  ThreadHeap* h = heap_current();
   if (!h) {
     errno = ENOMEM;
     return nullptr;
