@@ -42,6 +42,13 @@ struct ThreadHeap {
   // Decay clock of heap_purge; atomic (relaxed) because the purger thread reads it without
   // the lock to leave heaps alone whose owner still purges them itself.
   std::atomic<std::uint64_t> last_purge_ns;
+  // Purge feedback (purge.cpp): the heap's decay delay is PURGE_DELAY_MS shifted left by
+  // purge_backoff, which rises while the heap populates again as much as its passes gave
+  // back and falls while it does not. Atomic (relaxed) for the purger. Under h->lock.
+  std::atomic<std::uint8_t> purge_backoff;
+  std::uint8_t purge_quiet_passes;       // judged passes in a row that saw little populated
+  std::uint64_t purged_last_pass;        // bytes the last pass that did anything gave back
+  std::uint64_t faults_at_last_pass;     // counters.slow_path_faults then
   std::uint32_t owned_count;             // SuperSlabs owned
   Slab* partial[kNumClasses];            // slabs with free objects; head is the current one
   // Slabs carved per class (saturating): a class that has filled pool_dense_threshold()
@@ -132,6 +139,12 @@ inline constexpr unsigned kMaxParkedHeaps = 8;
 // Returns how many.
 unsigned heap_retire_parked(bool force);
 std::uint64_t heap_purge_delay_ns();
+// h's own decay delay: heap_purge_delay_ns() raised by its purge feedback (at most
+// kMaxPurgeBackoff doublings).
+std::uint64_t heap_purge_delay_of(const ThreadHeap* h);
+inline constexpr unsigned kMaxPurgeBackoff = 4;
+// Passes in a row that find what was given back left unused, per halving (purge.cpp).
+inline constexpr unsigned kQuietPassesPerFall = 2;
 
 // Visits live heaps under the heap lock (stats), and totals of exited ones.
 using HeapVisitor = void (*)(const ThreadHeap* h, void* ctx);

@@ -49,6 +49,26 @@ inline void owned_remove(ThreadHeap* h, SuperSlab* ss) {
   ss->next = ss->prev = nullptr;
   --h->owned_count;
 }
+// A SuperSlab that has just run out of free units goes behind all others, so the ones
+// with free units stay in front, where heap_new_slab's scan stops at the first full one.
+inline void owned_move_back(ThreadHeap* h, SuperSlab* ss) {
+  if (!ss->next) return;
+  SuperSlab* tail = ss->next;
+  while (tail->next) tail = tail->next;
+  owned_remove(h, ss);
+  ss->prev = tail;
+  tail->next = ss;
+  ++h->owned_count;
+}
+// The order heap_new_slab relies on: no SuperSlab with free units behind a full one.
+[[maybe_unused]] inline bool owned_order_ok(const ThreadHeap* h) {
+  bool full_seen = false;
+  for (const SuperSlab* ss = h->owned; ss; ss = ss->next) {
+    if (ss->free_units == 0) full_seen = true;
+    else if (full_seen) return false;
+  }
+  return true;
+}
 
 // The heap-profile hook (bin_expose.cpp), nullptr unless the heap profile is on.
 extern std::atomic<ObjectReturnHook> g_object_return_hook HAK_HIDDEN;
@@ -68,7 +88,8 @@ bool heap_adopt(ThreadHeap* h, SuperSlab* ss);
 // Returns n objects (from any heap's slabs) to their slabs. Caller holds h->lock.
 void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n);
 // Brings a slab's purged pages back (populate) and their parked objects onto its free list.
-void slab_unpark(SuperSlab* ss, Slab* s);
+// Returns the pages populated.
+std::uint32_t slab_unpark(SuperSlab* ss, Slab* s);
 // Owner slow paths call this: runs heap_purge and the pool's decay when they are due.
 void heap_maybe_purge(ThreadHeap* h);
 

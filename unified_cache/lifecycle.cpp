@@ -84,6 +84,10 @@ void reset_heap(ThreadHeap* h) {
   h->owned_count = 0;
   h->freed_bytes = 0;
   h->last_purge_ns.store(os::now_ns(), std::memory_order_relaxed);
+  h->purge_backoff.store(0, std::memory_order_relaxed);
+  h->purged_last_pass = 0;
+  h->purge_quiet_passes = 0;
+  h->faults_at_last_pass = 0;  // the counters start from zero just below
   auto& c = h->counters;
   for (auto* a : {&c.refills, &c.flushes, &c.remote_frees, &c.remote_batches, &c.double_frees,
                   &c.invalid_frees, &c.slow_path_faults}) {
@@ -232,6 +236,7 @@ bool heap_adopt(ThreadHeap* h, SuperSlab* ss) {
       s->state = SlabState::kFull;
     }
   }
+  if (ss->free_units == 0) owned_move_back(h, ss);  // in front only with free units
   return true;
 }
 

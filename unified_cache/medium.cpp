@@ -87,7 +87,7 @@ void note_slow_path(ThreadHeap* h) {
   std::uint64_t now = os::now_ns();
   std::uint64_t calls = calls_so_far(h);
   if (t_slow_ns != 0 && calls - t_slow_calls <= kQuietCalls &&
-      now - t_slow_ns >= heap_purge_delay_ns()) {
+      now - t_slow_ns >= heap_purge_delay_of(h)) {
     return_idle_caches(h);
   }
   t_slow_ns = now;
@@ -97,7 +97,7 @@ void note_slow_path(ThreadHeap* h) {
   // pages free behind them, purged only a purge delay later by the purger (which leaves
   // alone a heap whose owner purged within the delay), then at its second pass. The check
   // is heap_purge's own rate limit, read before taking the lock.
-  if (now - h->last_purge_ns.load(std::memory_order_relaxed) >= heap_purge_delay_ns() / 2) {
+  if (now - h->last_purge_ns.load(std::memory_order_relaxed) >= heap_purge_delay_of(h) / 2) {
     LockGuard guard(h->lock);
     heap_maybe_purge(h);
   }

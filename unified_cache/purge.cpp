@@ -92,10 +92,12 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
 
 }  // namespace
 
-void slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
+std::uint32_t slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
   std::uint64_t purged = s->purged_pages;
-  if (!purged) return;
+  if (!purged) return 0;
+  std::uint32_t populated = 0;
   if (os::policy().populate != os::PopulatePolicy::kNever) {
+    populated = static_cast<std::uint32_t>(__builtin_popcountll(purged));
     for_each_run(purged, [&](unsigned pg, unsigned n) {
       char* p = page_base(s) + std::size_t{pg} * kPage;
       HAK_ASSERT(slab_page_range_ok(ss, s, p, std::size_t{n} * kPage));
@@ -112,6 +114,37 @@ void slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
   }
   s->purged_pages = 0;
   s->purge_dirty = true;  // those pages are all-free again
+  return populated;
+}
+
+// Purge feedback. Giving back memory the heap then populates again (the same pages, or as
+// many others: the footprint did not shrink, it moved) cost a madvise, a TLB shootdown and
+// the faults, and saved nothing: the program only paused (a daemon between requests, a
+// benchmark between rounds). Each pass judges what the last pass that did anything gave
+// back by the pages the heap populated since. One pass that finds at least half of it
+// populated again doubles the heap's delay, up to 2^kMaxPurgeBackoff times PURGE_DELAY_MS;
+// kQuietPassesPerFall passes in a row that find less than an eighth halve it again (one pass
+// that gives back a few stray pages with no burst after it must not undo what the bursts
+// showed). A program that stops for good still gets its memory back, only later.
+namespace {
+void purge_feedback(ThreadHeap* h, std::uint64_t populated) {
+  std::uint64_t last = h->purged_last_pass;
+  if (last == 0) return;  // the last pass gave nothing back: nothing to judge
+  unsigned b = h->purge_backoff.load(std::memory_order_relaxed);
+  if (populated * 2 >= last) {
+    if (b < kMaxPurgeBackoff) ++b;
+    h->purge_quiet_passes = 0;
+  } else if (populated * 8 < last && ++h->purge_quiet_passes >= kQuietPassesPerFall) {
+    if (b > 0) --b;
+    h->purge_quiet_passes = 0;
+  }
+  h->purge_backoff.store(static_cast<std::uint8_t>(b), std::memory_order_relaxed);
+}
+}  // namespace
+
+std::uint64_t heap_purge_delay_of(const ThreadHeap* h) {
+  return g_purge_delay_ns.load(std::memory_order_relaxed)
+         << h->purge_backoff.load(std::memory_order_relaxed);
 }
 
 std::size_t heap_purge(ThreadHeap* h, bool force) {
@@ -119,12 +152,16 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
   // Passes half a delay apart: a page is given back at the second pass that finds it
   // all-free, so memory unused for between half a delay and one delay goes back, within one
   // delay of being freed (steady churn still never frees and refaults the same pages).
-  if (!force && now - h->last_purge_ns.load(std::memory_order_relaxed) <
-                    g_purge_delay_ns.load(std::memory_order_relaxed) / 2) {
+  if (!force &&
+      now - h->last_purge_ns.load(std::memory_order_relaxed) < heap_purge_delay_of(h) / 2) {
     return 0;
   }
   h->last_purge_ns.store(now, std::memory_order_relaxed);
   heap_process_notifications(h);
+  // Pages the heap populated since the last pass: fresh ones, and ones passes gave back.
+  std::uint64_t faults = h->counters.slow_path_faults.load(std::memory_order_relaxed);
+  std::uint64_t populated = (faults - h->faults_at_last_pass) * kPage;
+  h->faults_at_last_pass = faults;
   std::size_t released = 0;
   for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
     HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == h);
@@ -135,6 +172,12 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
     }
     released += superslab_purge_free_units(ss, force);
   }
+  // Forced passes too (malloc_trim, a quiet thread's caches): what is populated again after
+  // them says the same about the automatic ones.
+  purge_feedback(h, populated);
+  // A pass that neither gave back nor saw anything populated (slow paths come often in a
+  // burst) leaves the judgement pending: the burst that needs the memory again comes later.
+  if (released != 0 || populated != 0) h->purged_last_pass = released;
   return released;
 }
 
@@ -154,7 +197,7 @@ void purge_one(const ThreadHeap* ch, void* arg) {
   // A heap whose owner passed a purge point within the last delay is active: its own slow
   // paths purge it, and taking its lock here would only make the owner wait. The purger is
   // for heaps whose owner went quiet (idle, exited into a long computation, blocked).
-  std::uint64_t delay = g_purge_delay_ns.load(std::memory_order_relaxed);
+  std::uint64_t delay = heap_purge_delay_of(h);
   if (!ctx->force && os::now_ns() - h->last_purge_ns.load(std::memory_order_relaxed) < delay) {
     return;
   }

@@ -44,6 +44,14 @@ constexpr bool object_on_pages(const SlabGeometry& g, std::uint32_t i, std::uint
   return false;
 }
 
+// The pages an object overlaps that starts `offset` bytes after the page base and is
+// `size` bytes long (offset + size <= kMaxPages * kPage).
+constexpr std::uint64_t object_pages(std::size_t offset, std::uint32_t size) {
+  unsigned first = static_cast<unsigned>(offset / kPage);
+  unsigned n = static_cast<unsigned>((offset + size - 1) / kPage) - first + 1;
+  return (n >= kMaxPages ? ~std::uint64_t{0} : (std::uint64_t{1} << n) - 1) << first;
+}
+
 // Pages wholly inside the carved part (the bump area stays populated).
 constexpr unsigned carved_pages(const SlabGeometry& g) {
   std::size_t n = (g.lead + std::size_t{g.carved} * g.obj_size) / kPage;

@@ -5,6 +5,7 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/purge_pages.hpp"
 #include "unified_cache/secure.hpp"
 
 namespace hakmem {
@@ -49,12 +50,24 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
   HAK_ASSERT(s->start <= s->bump && s->bump <= s->limit);
   std::uint32_t n = 0;
   if (!s->local_free) slab_collect_remote(s);
-  if (!s->local_free && s->bump >= s->limit && s->purged_pages) slab_unpark(superslab_of(s), s);
+  if (!s->local_free && s->bump >= s->limit && s->purged_pages) {
+    add_slow_path_faults(h, slab_unpark(superslab_of(s), s));
+  }
   bool secure = secure_mode();
+  // Pages a purge pass found all-free wait for the next pass to find them so again
+  // (purge.cpp); one an object is handed out from was not free meanwhile, so it starts over.
+  // Otherwise a program that works in bursts a little over a delay apart would have the
+  // same pages found free at two passes, given back and faulted in again every burst.
+  const char* page_base = reinterpret_cast<const char*>(
+      reinterpret_cast<std::uintptr_t>(s->start) & ~(os::kPageSize - 1));
   while (n < want && s->local_free) {
     FreeObject* o = s->local_free;
     s->local_free = slab_list_next(s, o);
     HAK_ASSERT(slab_holds_object(s, o));  // a corrupt link would hand out foreign memory
+    if (s->purge_candidates) [[unlikely]] {
+      s->purge_candidates &= ~purge_pages::object_pages(
+          static_cast<std::size_t>(reinterpret_cast<char*>(o) - page_base), s->obj_size);
+    }
     if (secure) o->link = 0;  // back to tag + zeros (secure.hpp)
     out[n++] = o;
   }
@@ -100,6 +113,9 @@ static Slab* carve_for(ThreadHeap* h, SuperSlab* ss, unsigned cls, bool populate
   }
   if (h->class_slabs[cls] != 0xffff) ++h->class_slabs[cls];
   partial_push(h, s);
+  // Full now: behind the others, or the scan for free units would stop at it and every
+  // SuperSlab behind it would be left with its free units while new ones were mapped.
+  if (ss->free_units == 0) owned_move_back(h, ss);
   return s;
 }
 
@@ -134,6 +150,7 @@ static Slab* heap_new_slab(ThreadHeap* h, unsigned cls) {
     if (!kept) continue;
     if (Slab* s = carve_for(h, orphan, cls, populate)) return s;
   }
+  HAK_ASSERT(owned_order_ok(h));  // else free units were skipped above
   // Only a new SuperSlab can fault much (a whole populate, or a header on fresh memory):
   // faults are measured around that, not around every refill (getrusage is a syscall).
   std::uint64_t faults_before = os::minor_faults();

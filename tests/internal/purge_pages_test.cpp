@@ -114,4 +114,13 @@ TEST(PurgePages, RunsOfAMask) {
   EXPECT_EQ(runs, (std::vector<std::pair<unsigned, unsigned>>{{0, 1}, {63, 1}}));
 }
 
+TEST(PurgePages, PagesOfAnObject) {
+  EXPECT_EQ(object_pages(0, 16), 0b1u);
+  EXPECT_EQ(object_pages(4080, 32), 0b11u) << "straddles pages 0 and 1";
+  EXPECT_EQ(object_pages(4096, 4096), 0b10u) << "exactly page 1";
+  EXPECT_EQ(object_pages(3 * 4096 + 8, 3 * 4096), 0b1111u << 3) << "12 KiB from inside page 3";
+  EXPECT_EQ(object_pages(0, 64 * 4096), ~std::uint64_t{0}) << "a whole 4-unit slab";
+  EXPECT_EQ(object_pages(63 * 4096, 4096), std::uint64_t{1} << 63);
+}
+
 }  // namespace
