@@ -24,22 +24,31 @@ unsigned class_of_size(std::uint32_t size) {
   return kNumClasses;
 }
 
-// A burst: n objects of class cls taken through refills and written as a program would,
-// then freed and flushed, so their slabs empty and their units go back to the SuperSlabs.
-void burst(ThreadHeap* h, unsigned cls, unsigned n) {
+// n objects of class cls taken as malloc takes them (the bin, then refills), each written
+// whole with `fill` so that its pages are resident whatever a pass gave back.
+void take(ThreadHeap* h, unsigned cls, unsigned n, int fill, std::vector<void*>* out) {
   Bin& b = h->cache.bins[cls];
-  std::vector<void*> objs;
-  while (objs.size() < n) {
+  for (unsigned i = 0; i < n; ++i) {
     void* p = b.top != b.base ? *--b.top : cache_refill_pop(cls);
     ASSERT_NE(p, nullptr);
-    std::memset(p, 0x5a, kClassSize[cls]);  // resident again, whatever a pass gave back
-    objs.push_back(p);
+    std::memset(p, fill, kClassSize[cls]);
+    out->push_back(p);
   }
-  for (void* p : objs) *static_cast<std::uintptr_t*>(p) = free_tag(p);
-  {
-    LockGuard g(h->lock);
-    heap_return_objects(h, objs.data(), static_cast<std::uint32_t>(objs.size()));
-  }
+}
+
+// Frees n objects straight to their slabs, tagged as free() tags them.
+void give_back(ThreadHeap* h, void** objs, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) *static_cast<std::uintptr_t*>(objs[i]) = free_tag(objs[i]);
+  LockGuard g(h->lock);
+  heap_return_objects(h, objs, static_cast<std::uint32_t>(n));
+}
+
+// A burst: n objects taken and written, then freed and flushed, so their slabs empty and
+// their units go back to the SuperSlabs.
+void burst(ThreadHeap* h, unsigned cls, unsigned n) {
+  std::vector<void*> objs;
+  take(h, cls, n, 0x5a, &objs);
+  give_back(h, objs.data(), objs.size());
   heap_flush_all(h);
 }
 
@@ -108,14 +117,8 @@ TEST_F(PurgeFeedback, MemoryLeftUnusedAfterPurgesLowersTheDelayAgain) {
   on_own_thread([&](ThreadHeap* h) {
     constexpr unsigned kGroups = 2 * kQuietPassesPerFall * kMaxPurgeBackoff;
     constexpr unsigned kPerGroup = kObjects / kGroups;
-    Bin& b = h->cache.bins[cls_];
     std::vector<void*> objs;
-    while (objs.size() < kObjects) {
-      void* p = b.top != b.base ? *--b.top : cache_refill_pop(cls_);
-      ASSERT_NE(p, nullptr);
-      std::memset(p, 0x5a, kClassSize[cls_]);
-      objs.push_back(p);
-    }
+    take(h, cls_, kObjects, 0x5a, &objs);
     pass(h);  // whatever the carves left behind is judged and given back now
     h->purge_backoff.store(kMaxPurgeBackoff);
     h->purged_last_pass = 0;
@@ -123,14 +126,7 @@ TEST_F(PurgeFeedback, MemoryLeftUnusedAfterPurgesLowersTheDelayAgain) {
     unsigned prev = kMaxPurgeBackoff;
     for (unsigned g = 0; g < kGroups; ++g) {
       // Each 4 KiB object fills its own page, so every group frees whole pages.
-      for (unsigned i = 0; i < kPerGroup; ++i) {
-        void* p = objs[g * kPerGroup + i];
-        *static_cast<std::uintptr_t*>(p) = free_tag(p);
-      }
-      {
-        LockGuard lock(h->lock);
-        heap_return_objects(h, &objs[g * kPerGroup], kPerGroup);
-      }
+      give_back(h, &objs[g * kPerGroup], kPerGroup);
       // Judges the last group's pass (nothing populated since: quiet), gives this group back.
       EXPECT_GT(pass(h), std::size_t{0}) << "group " << g << " gave nothing back";
       EXPECT_LE(backoff(h), prev) << "group " << g << ": unused memory raised the delay";
@@ -154,39 +150,16 @@ TEST_F(PurgeFeedback, PagesHandedOutSinceTheLastPassAreNotGivenBack) {
       return heap_purge(h, false);
     };
     constexpr unsigned kN = 64, kKeepEvery = 8;  // every slab keeps some live objects
-    Bin& b = h->cache.bins[cls_];
-    std::vector<void*> objs;
-    while (objs.size() < kN) {
-      void* p = b.top != b.base ? *--b.top : cache_refill_pop(cls_);
-      ASSERT_NE(p, nullptr);
-      std::memset(p, 0x5a, kClassSize[cls_]);
-      objs.push_back(p);
-    }
-    std::vector<void*> freed;
-    for (unsigned i = 0; i < kN; ++i) {
-      if (i % kKeepEvery == 0) continue;
-      *static_cast<std::uintptr_t*>(objs[i]) = free_tag(objs[i]);
-      freed.push_back(objs[i]);
-    }
-    {
-      LockGuard g(h->lock);
-      heap_return_objects(h, freed.data(), static_cast<std::uint32_t>(freed.size()));
-    }
+    std::vector<void*> objs, freed, kept;
+    take(h, cls_, kN, 0x5a, &objs);
+    for (unsigned i = 0; i < kN; ++i) (i % kKeepEvery == 0 ? kept : freed).push_back(objs[i]);
+    give_back(h, freed.data(), freed.size());
     heap_flush_all(h);
     unforced_pass();  // finds the freed pages all-free: marks them
     // A short burst between the passes: objects handed out, written, freed again.
     std::vector<void*> again;
-    for (unsigned i = 0; i < 8; ++i) {
-      void* p = b.top != b.base ? *--b.top : cache_refill_pop(cls_);
-      ASSERT_NE(p, nullptr);
-      std::memset(p, 0x5b, kClassSize[cls_]);
-      again.push_back(p);
-    }
-    for (void* p : again) *static_cast<std::uintptr_t*>(p) = free_tag(p);
-    {
-      LockGuard g(h->lock);
-      heap_return_objects(h, again.data(), static_cast<std::uint32_t>(again.size()));
-    }
+    take(h, cls_, 8, 0x5b, &again);
+    give_back(h, again.data(), again.size());
     heap_flush_all(h);
     std::size_t released = unforced_pass();
     EXPECT_GT(released, std::size_t{0}) << "pages untouched since the first pass stay marked";
@@ -194,11 +167,7 @@ TEST_F(PurgeFeedback, PagesHandedOutSinceTheLastPassAreNotGivenBack) {
     for (void* p : again) {
       EXPECT_EQ(static_cast<unsigned char*>(p)[100], 0x5b) << p << " was given back";
     }
-    for (unsigned i = 0; i < kN; i += kKeepEvery) {
-      *static_cast<std::uintptr_t*>(objs[i]) = free_tag(objs[i]);
-      LockGuard g(h->lock);
-      heap_return_objects(h, &objs[i], 1);
-    }
+    give_back(h, kept.data(), kept.size());
   });
 }
 
