@@ -126,7 +126,10 @@ void write_after_free_then_drain(void* arg) {
   api::free(p);
   if (u->flush) hak_thread_flush();
   std::size_t off = u->at == At::kHead ? std::min<std::size_t>(40, u->size - 1) : usable - 1;
-  p[off] = 0x42;  // the bug: a write through a dangling pointer
+  // The bug: a write through a dangling pointer. It flips the byte: a set value would change
+  // nothing where the byte already held it (after a flush, byte 15 of a 16 B object is the
+  // top byte of its encoded link, which is the random key's: 0x42 in 1 run of 256).
+  p[off] = static_cast<unsigned char>(~p[off]);
   // Objects of the class on other slabs (earlier tests') may come first: drain 8 MiB's worth.
   int drain = std::max<int>(kDrain, static_cast<int>((8u << 20) / u->size));
   for (int i = 0; i < drain; ++i) u->got.push_back(api::malloc(u->size));
