@@ -3,6 +3,7 @@
 #pragma once
 
 #include "superslab/assert.hpp"
+#include "superslab/os.hpp"
 #include "unified_cache/heap.hpp"
 
 namespace hakmem {
@@ -68,6 +69,12 @@ inline void owned_move_back(ThreadHeap* h, SuperSlab* ss) {
     else if (full_seen) return false;
   }
   return true;
+}
+
+// The page holding a slab's first object: purge page masks (purge_pages.hpp) count from it.
+inline char* slab_page_base(const Slab* s) {
+  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(s->start) &
+                                 ~(os::kPageSize - 1));
 }
 
 // The heap-profile hook (bin_expose.cpp), nullptr unless the heap profile is on.

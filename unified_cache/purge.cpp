@@ -20,12 +20,8 @@ using purge_pages::bit;
 using purge_pages::for_each_run;
 using purge_pages::object_on_pages;
 
-char* page_base(const Slab* s) {
-  return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(s->start) & ~(kPage - 1));
-}
-
 purge_pages::SlabGeometry geometry_of(const Slab* s) {
-  return purge_pages::SlabGeometry{static_cast<std::uint32_t>(s->start - page_base(s)), s->obj_size,
+  return purge_pages::SlabGeometry{static_cast<std::uint32_t>(s->start - slab_page_base(s)), s->obj_size,
                                    static_cast<std::uint32_t>((s->bump - s->start) / s->obj_size)};
 }
 
@@ -70,7 +66,7 @@ std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   if (!newly) return 0;
   std::size_t released = 0;
   for_each_run(newly, [&](unsigned pg, unsigned n) {
-    char* p = page_base(s) + std::size_t{pg} * kPage;
+    char* p = slab_page_base(s) + std::size_t{pg} * kPage;
     HAK_ASSERT(slab_page_range_ok(ss, s, p, std::size_t{n} * kPage));
     os::purge_now(p, std::size_t{n} * kPage);
     released += std::size_t{n} * kPage;
@@ -99,7 +95,7 @@ std::uint32_t slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
   if (os::policy().populate != os::PopulatePolicy::kNever) {
     populated = static_cast<std::uint32_t>(__builtin_popcountll(purged));
     for_each_run(purged, [&](unsigned pg, unsigned n) {
-      char* p = page_base(s) + std::size_t{pg} * kPage;
+      char* p = slab_page_base(s) + std::size_t{pg} * kPage;
       HAK_ASSERT(slab_page_range_ok(ss, s, p, std::size_t{n} * kPage));
       os::populate(p, std::size_t{n} * kPage);
     });

@@ -58,8 +58,7 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
   // (purge.cpp); one an object is handed out from was not free meanwhile, so it starts over.
   // Otherwise a program that works in bursts a little over a delay apart would have the
   // same pages found free at two passes, given back and faulted in again every burst.
-  const char* page_base = reinterpret_cast<const char*>(
-      reinterpret_cast<std::uintptr_t>(s->start) & ~(os::kPageSize - 1));
+  const char* page_base = slab_page_base(s);
   while (n < want && s->local_free) {
     FreeObject* o = s->local_free;
     s->local_free = slab_list_next(s, o);
