@@ -22,6 +22,7 @@ void walk_heap(const ThreadHeap* ch, void* arg) {
   CacheAccount& out = *w->out;
   HeapAccount ha;
   ha.tid = h->tid.load(std::memory_order_relaxed);
+  if (ha.tid == ThreadHeap::kParkedTid) heap_publish_bin_levels(h);  // no owner to do it
   for (unsigned c = 0; c < kNumClasses; ++c) {
     std::uint64_t b = std::uint64_t{h->counters.bin_objects[c].load(std::memory_order_relaxed)} * kClassSize[c];
     out.bins[c] += b;

@@ -161,6 +161,10 @@ void heap_locks_total(LockStats* out);
 // Publishes the fast counters of h into h->counters.published (owner only), and the bin
 // fill levels into h->counters.bin_objects while accounting is on.
 void heap_publish(ThreadHeap* h);
+// The bin fill levels alone, into h->counters.bin_objects: by the owner (heap_publish), or
+// by the memory walk for a parked heap, whose bins no thread changes while the walk holds
+// the registry lock (a heap parked while accounting was off has stale levels).
+void heap_publish_bin_levels(ThreadHeap* h);
 // Accounting (the profile record's memory breakdown): bin levels published, heaps named by
 // their thread ids. Off by default: it costs a loop over the bins per slow path.
 void heap_set_accounting(bool on);

@@ -175,15 +175,17 @@ void heap_publish(ThreadHeap* h) {
   for (unsigned i = 0; i < sizeof(FastCounters) / sizeof(std::uint64_t); ++i) {
     h->counters.published[i].store(src[i], std::memory_order_relaxed);
   }
-  if (heap_accounting()) [[unlikely]] {
-    // From the real base (bins are consecutive ranges of slots, as reset_heap lays them
-    // out): objects the heap profile hides are in the bin all the same.
-    std::uint32_t slot = 0;
-    for (unsigned c = 0; c < kNumClasses; ++c) {
-      auto n = static_cast<std::uint32_t>(heap_bin(h, c).top - &h->slots[slot]);
-      h->counters.bin_objects[c].store(n, std::memory_order_relaxed);
-      slot += class_bin_capacity(c);
-    }
+  if (heap_accounting()) [[unlikely]] heap_publish_bin_levels(h);
+}
+
+void heap_publish_bin_levels(ThreadHeap* h) {
+  // From the real base (bins are consecutive ranges of slots, as reset_heap lays them out):
+  // objects the heap profile hides are in the bin all the same.
+  std::uint32_t slot = 0;
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    auto n = static_cast<std::uint32_t>(heap_bin(h, c).top - &h->slots[slot]);
+    h->counters.bin_objects[c].store(n, std::memory_order_relaxed);
+    slot += class_bin_capacity(c);
   }
 }
 
