@@ -202,7 +202,7 @@ void* hak_pvalloc(std::size_t size) {
 std::size_t hak_malloc_usable_size(const void* ptr) {
   std::size_t n = usable_size(ptr);
   if (n != 0 && chunk_kind(ptr) == kChunkSmall) {
-    if (*static_cast<const std::uintptr_t*>(ptr) == free_tag(ptr)) [[unlikely]] {
+    if (*static_cast<const std::uintptr_t*>(ptr) == free_tag()) [[unlikely]] {
       ensure_init();
       report_bad_pointer("malloc_usable_size of a freed block", ptr);
       return 0;

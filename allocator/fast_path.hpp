@@ -54,15 +54,9 @@ HAK_ALWAYS_INLINE void* alloc_from_bin(std::size_t bin) {
 template <Entry E>
 HAK_ALWAYS_INLINE void* malloc_fast(std::size_t n) {
   ThreadCache* tc = t_cache;
-  std::size_t bin;
-  if (n <= kTinyMax) [[likely]] {
-    bin = tc->tiny_bins[(n + 15) >> 4];
-  } else if (n <= kSmallMax) {
-    bin = bin_offset(class_of_medium(n));
-  } else {
-    return malloc_miss<E>(n);
-  }
-  return alloc_from_bin<E>(tc, bin);
+  if (n <= kTinyMax) [[likely]] return alloc_from_bin<E>(tc, tc->tiny_bin_offsets[n]);
+  if (n <= kSmallMax) return alloc_from_bin<E>(tc, bin_offset(class_of_medium(n)));
+  return malloc_miss<E>(n);
 }
 
 // Is p a small object's start? Reads only the registry before the SuperSlab header, so a
@@ -73,12 +67,16 @@ HAK_ALWAYS_INLINE bool small_object_valid(const void* p) {
 
 template <Entry E>
 HAK_ALWAYS_INLINE void free_fast(void* p) {
-  if (!in_small_chunk(p)) [[unlikely]] return free_miss<E>(p);
-  const UnitGeometry& g = unit_geometry_of(p);
+  std::uintptr_t chunk = chunk_index(p);
+  // Opaque to the optimiser from here: it would otherwise test p >> 47 and shift p again,
+  // and rebuild the SuperSlab address from p with a copy and a mask.
+  hide_value(chunk);
+  if (!small_chunk_at(chunk)) [[unlikely]] return free_miss<E>(p);
+  const UnitGeometry& g = unit_geometry_in(superslab_at_chunk(chunk), p);
   if (!object_start_valid(g, p)) [[unlikely]] return free_miss<E>(p);
   ThreadCache* tc = t_cache;
   auto* word = static_cast<std::uintptr_t*>(p);
-  std::uintptr_t tag = free_tag(p);
+  std::uintptr_t tag = free_tag();
   // A free object — in a bin or on a slab's list — carries its tag in its first word, which
   // malloc clears: a match is a second free.
   if (*word == tag) [[unlikely]] return free_miss<E>(p);

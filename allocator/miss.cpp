@@ -57,7 +57,7 @@ void free_miss(void* p) {
     count_call(E, false);
     return;
   }
-  if (*static_cast<std::uintptr_t*>(p) == free_tag(p)) {
+  if (*static_cast<std::uintptr_t*>(p) == free_tag()) {
     cache_free_suspect(p);  // reports the double free and drops it
     count_call(E, false);
     return;

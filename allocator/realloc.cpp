@@ -117,7 +117,7 @@ void* realloc_impl(void* p, std::size_t n) {
     if (!small_object_valid(p)) return bad_realloc(p, "invalid realloc");
     // A freed object (its free tag, which the program cannot forge): nothing to copy from,
     // and moving it would free it a second time.
-    if (*static_cast<const std::uintptr_t*>(p) == free_tag(p)) [[unlikely]] {
+    if (*static_cast<const std::uintptr_t*>(p) == free_tag()) [[unlikely]] {
       return bad_realloc(p, "realloc of a freed block");
     }
     std::size_t old = small_usable(p);

@@ -22,16 +22,16 @@ inline constexpr std::array<std::uint8_t, kTinyMax / 16 + 1> kTinyClass = [] {
   return t;
 }();
 
-// kTinyBin (thread_cache.hpp) is the same table holding each class's bin offset.
+// kTinyBinOffsets (thread_cache.hpp) is the same map, per byte of n, to each class's bin.
 static_assert([] {
-  for (unsigned i = 0; i < kTinyClass.size(); ++i)
-    if (kTinyBin[i] != bin_offset(kTinyClass[i])) return false;
+  for (unsigned n = 0; n <= kTinyMax; ++n)
+    if (kTinyBinOffsets[n] != bin_offset(kTinyClass[(n + 15) >> 4])) return false;
   return true;
 }());
 
 // For 128 < n <= kSmallMax (size_classes.hpp): n lies in (2^b, 2^(b+1)]; its step within
 // the doubling is the next 3 (or, between 1 and 8 KiB, 4) bits of n - 1.
-constexpr unsigned class_of_medium(std::size_t n) {
+constexpr __attribute__((always_inline)) unsigned class_of_medium(std::size_t n) {
   unsigned b = 63u - static_cast<unsigned>(__builtin_clzll(n - 1));
   if (b < 10) {
     unsigned k = static_cast<unsigned>((n - 1) >> (b - 3)) - 7;  // 1..8

@@ -40,8 +40,7 @@ inline ChunkKind chunk_kind(const void* p) {
 // byte is never torn on x86-64, and a stale value means a chunk that is being mapped or
 // unmapped, which no live object of the caller's can be in. TSan builds keep the atomic
 // load, so its race detector sees what the code does.
-inline bool in_small_chunk(const void* p) {
-  std::uintptr_t idx = reinterpret_cast<std::uintptr_t>(p) >> kChunkShift;
+inline bool small_chunk_at(std::uintptr_t idx) {
   if (idx >= kRegistryEntries) [[unlikely]] return false;
 #if defined(__SANITIZE_THREAD__)
   return __atomic_load_n(&hakmem_chunk_registry[idx], __ATOMIC_RELAXED) == kChunkSmall;
@@ -49,6 +48,10 @@ inline bool in_small_chunk(const void* p) {
   return hakmem_chunk_registry[idx] == kChunkSmall;
 #endif
 }
+inline std::uintptr_t chunk_index(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) >> kChunkShift;
+}
+inline bool in_small_chunk(const void* p) { return small_chunk_at(chunk_index(p)); }
 
 // Marks [base, base+size) (chunk aligned) as `kind`; the first chunk gets `first_kind`.
 void registry_set(const void* base, std::size_t size, ChunkKind first_kind, ChunkKind kind);

@@ -30,7 +30,7 @@ inline constexpr std::size_t kUnitZeroMaxObject = 4096;
 
 // Two words: every class (16 bytes and up) holds both.
 struct FreeObject {
-  std::uintptr_t tag;   // free_tag(this) while free: what free() checks for a double free
+  std::uintptr_t tag;   // free_tag() while free: what free() checks for a double free
   std::uintptr_t link;  // the next object XOR g_link_key (0 unless secure mode): link_next
 };
 static_assert(sizeof(FreeObject) == 16);
@@ -196,6 +196,21 @@ inline SuperSlab* superslab_of(const void* p) {
 inline unsigned unit_of(const void* p) {
   return static_cast<unsigned>((reinterpret_cast<std::uintptr_t>(p) >> kUnitShift) &
                                (kUnitsPerSuperSlab - 1));
+}
+// The SuperSlab of registry chunk idx (chunk_index): free's ownership test has the index in a
+// register already, and one shift of it is shorter than a copy and a mask of the pointer.
+inline SuperSlab* superslab_at_chunk(std::uintptr_t idx) {
+  static_assert(kSuperSlabSize == kChunkSize);
+  return reinterpret_cast<SuperSlab*>(idx << kChunkShift);
+}
+// The geometry of p's unit in SuperSlab ss, its byte offset taken from p in one shift and
+// one mask (unit_of(p) * 32 written out, which compilers otherwise compute in three).
+inline const UnitGeometry& unit_geometry_in(const SuperSlab* ss, const void* p) {
+  static_assert(sizeof(UnitGeometry) == 32 && kUnitShift > 5);
+  const std::uintptr_t off = (reinterpret_cast<std::uintptr_t>(p) >> (kUnitShift - 5)) &
+                             (std::uintptr_t{kUnitsPerSuperSlab - 1} << 5);
+  return *reinterpret_cast<const UnitGeometry*>(
+      reinterpret_cast<const char*>(ss->geometry) + off);
 }
 inline const UnitGeometry& unit_geometry_of(const void* p) {
   return superslab_of(p)->geometry[unit_of(p)];

@@ -130,7 +130,7 @@ bool cache_flush_push(unsigned cls, void* p) {
   ThreadHeap* h = heap_current();
   if (!h) {
     // No heap and none can be made (OOM at thread start): return the object to its slab.
-    static_cast<FreeObject*>(p)->tag = free_tag(p);
+    static_cast<FreeObject*>(p)->tag = free_tag();
     heap_return_objects(nullptr, &p, 1);
     return false;
   }
@@ -158,7 +158,7 @@ bool cache_flush_push(unsigned cls, void* p) {
       want_purger = h->freed_bytes >= kPurgerAfterFreedBytes;
     }
   }
-  *static_cast<std::uintptr_t*>(p) = free_tag(p);
+  *static_cast<std::uintptr_t*>(p) = free_tag();
   *b.top++ = p;
   // After the push and outside the lock: the hook may allocate (and so re-enter this heap).
   if (want_purger && g_purge_wanted_hook) g_purge_wanted_hook();
@@ -166,8 +166,9 @@ bool cache_flush_push(unsigned cls, void* p) {
 }
 
 void cache_free_suspect(void* p) {
-  // The tag is the address mixed with a per-process secret and is cleared whenever the object
-  // is handed out, so a match cannot come from the program's data: report, drop the free.
+  // The tag is a per-process secret, cleared whenever the object is handed out, so a match
+  // cannot come from the program's own data (only from a value it read out of freed
+  // memory): report, drop the free.
   ThreadHeap* h = heap_current();
   if (h) {
     count_double_free(h, p);

@@ -147,7 +147,7 @@ int medium_free(void* p) {
   int m = class_of_span_bytes(span_size_owned(p));
   if (m < 0) return 0;
   auto* word = static_cast<std::uintptr_t*>(p);
-  if (*word == free_tag(p)) [[unlikely]] return -1;
+  if (*word == free_tag()) [[unlikely]] return -1;
   ThreadHeap* h = heap_current();
   if (h == nullptr) [[unlikely]] return 0;
   const std::size_t size = medium_class_size(static_cast<unsigned>(m));
@@ -166,7 +166,7 @@ int medium_free(void* p) {
     medium_maybe_purge();
     if (h->medium_count[cls] == medium_bin_capacity(cls)) flush_top(h, cls, medium_batch(cls));
   }
-  *word = free_tag(p);
+  *word = free_tag();
   slots(h, cls)[h->medium_count[cls]++] = p;
   add_medium_bytes(h, static_cast<std::ptrdiff_t>(size));
   return 1;
@@ -174,7 +174,7 @@ int medium_free(void* p) {
 
 std::size_t medium_usable_size(const void* p) {
   std::size_t n = span_size_owned(p);
-  if (n != 0 && class_of_span_bytes(n) >= 0 && *static_cast<const std::uintptr_t*>(p) == free_tag(p)) {
+  if (n != 0 && class_of_span_bytes(n) >= 0 && *static_cast<const std::uintptr_t*>(p) == free_tag()) {
     return 0;  // a freed block in some thread's cache
   }
   return n;

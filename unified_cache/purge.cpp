@@ -104,7 +104,7 @@ std::uint32_t slab_unpark([[maybe_unused]] SuperSlab* ss, Slab* s) {
   for (std::uint32_t i = geo.carved; i-- > 0;) {
     if (!object_on_pages(geo, i, purged)) continue;
     auto* o = reinterpret_cast<FreeObject*>(s->start + std::size_t{i} * s->obj_size);
-    o->tag = free_tag(o);  // its page was zeroed: free again, and tagged so
+    o->tag = free_tag();  // its page was zeroed: free again, and tagged so
     link_set(o, s->local_free);
     s->local_free = o;
   }

@@ -84,7 +84,7 @@ static std::uint32_t slab_take(ThreadHeap* h, Slab* s, void** out, std::uint32_t
     if (secure) {
       for (std::uint32_t i = 0; i < k; ++i) {
         secure_scrub(out[n + i], s->obj_size);
-        static_cast<FreeObject*>(out[n + i])->tag = free_tag(out[n + i]);
+        static_cast<FreeObject*>(out[n + i])->tag = free_tag();
       }
     }
     n += k;
@@ -203,7 +203,7 @@ void* cache_refill_pop(unsigned cls) {
     secure_shuffle(h, b.base + had, got - had);  // tagged by slab_take already
   } else {
     for (std::uint32_t i = had; i < got; ++i) {
-      static_cast<FreeObject*>(b.base[i])->tag = free_tag(b.base[i]);
+      static_cast<FreeObject*>(b.base[i])->tag = free_tag();
     }
   }
   b.top = b.base + got;

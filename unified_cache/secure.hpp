@@ -60,7 +60,7 @@ inline bool secure_object_clean(const void* p, std::size_t size) {
     for (std::size_t i = 1; i < kSecureCheckHead / 16; ++i) any |= lane[i];
     for (std::size_t i = lanes - kSecureCheckTail / 16; i < lanes; ++i) any |= lane[i];
   }
-  return w[0] == free_tag(p) && (any[0] | any[1]) == 0;
+  return w[0] == free_tag() && (any[0] | any[1]) == 0;
 }
 
 // Seeds h's random state (reset_heap, secure mode only).

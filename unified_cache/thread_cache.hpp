@@ -15,6 +15,16 @@
 #define HAK_HIDDEN __attribute__((visibility("hidden")))
 
 namespace hakmem {
+// Makes v opaque to the optimiser (an empty asm that "may change" it; no instruction): the
+// fast paths use it where the compiler would re-derive a value it has in a register already
+// in a longer way.
+template <class T>
+HAK_ALWAYS_INLINE void hide_value(T& v) {
+  asm("" : "+r"(v));
+}
+}  // namespace hakmem
+
+namespace hakmem {
 
 struct Bin {
   void** top;    // next free slot; objects live in [base, top)
@@ -57,18 +67,22 @@ struct FastCounters {
 };
 
 // Byte offset of class cls's bin in a ThreadCache: what UnitGeometry::owner_tag holds and
-// the tiny-size table maps to, so the fast paths index bins with an add, not a multiply.
+// the tiny-size table maps to, so the fast paths reach a bin's fields as tc + offset + field
+// (one base-plus-index operand), with no multiply.
 constexpr std::uint32_t bin_offset(unsigned cls) { return cls * sizeof(Bin); }
+constexpr unsigned class_of_bin_offset(std::size_t offset) {
+  return static_cast<unsigned>(offset / sizeof(Bin));
+}
 
-// Requests up to kTinyMax bytes: (n + 15) / 16 -> the bin offset of the smallest class that
-// holds n bytes.
-inline constexpr unsigned kTinyBinEntries = kTinyMax / 16 + 1;
-inline constexpr std::array<std::uint16_t, kTinyBinEntries> kTinyBin = [] {
+// Requests up to kTinyMax bytes: n -> the bin offset of the smallest class that holds n
+// bytes, indexed by n itself so the fast path does no rounding (2 KiB a cache).
+inline constexpr unsigned kTinyBinEntries = kTinyMax + 1;
+inline constexpr std::array<std::uint16_t, kTinyBinEntries> kTinyBinOffsets = [] {
   std::array<std::uint16_t, kTinyBinEntries> t{};
   unsigned cls = 0;
-  for (unsigned i = 0; i < t.size(); ++i) {
-    while (kClassSize[cls] < i * 16) ++cls;
-    t[i] = static_cast<std::uint16_t>(bin_offset(cls));
+  for (unsigned n = 0; n < t.size(); ++n) {
+    while (kClassSize[cls] < n) ++cls;
+    t[n] = static_cast<std::uint16_t>(bin_offset(cls));
   }
   return t;
 }();
@@ -76,15 +90,12 @@ inline constexpr std::array<std::uint16_t, kTinyBinEntries> kTinyBin = [] {
 struct ThreadCache {
   Bin bins[kNumClasses];
   FastCounters counters;
-  // A copy of kTinyBin in every cache (the sentinel's too): malloc's lookup then addresses it
-  // from the cache pointer it has loaded anyway, saving the table's address computation.
-  std::array<std::uint16_t, kTinyBinEntries> tiny_bins = kTinyBin;
+  // A copy of kTinyBinOffsets in every cache (the sentinel's too): malloc's lookup then
+  // addresses it from the cache pointer it has loaded anyway, saving the table's address.
+  std::array<std::uint16_t, kTinyBinEntries> tiny_bin_offsets = kTinyBinOffsets;
 };
 inline Bin& bin_at(ThreadCache* tc, std::size_t offset) {
   return *reinterpret_cast<Bin*>(reinterpret_cast<char*>(tc->bins) + offset);
-}
-constexpr unsigned class_of_bin_offset(std::size_t offset) {
-  return static_cast<unsigned>(offset / sizeof(Bin));
 }
 
 extern ThreadCache g_sentinel_cache HAK_HIDDEN;
@@ -92,11 +103,13 @@ extern ThreadCache g_sentinel_cache HAK_HIDDEN;
 // access needs no TLS-wrapper call; initial-exec suits LD_PRELOAD and static linking.
 extern __thread ThreadCache* t_cache HAK_HIDDEN __attribute__((tls_model("initial-exec")));
 
-// A per-process secret mixed into the tag a freed object carries in its first word, so a
-// second free of an object still in a bin is caught without a search on the fast path.
+// The tag a freed object carries in its first word (in a bin, on a slab's list, a free
+// medium block), so a second free is caught without a search on the fast path: a
+// per-process secret, random and never zero, which malloc clears. The same for every object,
+// so free compares one word with one load and no arithmetic; a program cannot hold it
+// without reading freed memory. (It was the address mixed with the secret, one instruction
+// more on every free and no safer: a value read from one freed object told the secret.)
 extern std::uintptr_t g_free_tag_key HAK_HIDDEN;
-HAK_ALWAYS_INLINE std::uintptr_t free_tag(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) ^ g_free_tag_key;
-}
+HAK_ALWAYS_INLINE std::uintptr_t free_tag() { return g_free_tag_key; }
 
 }  // namespace hakmem

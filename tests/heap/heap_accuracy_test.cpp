@@ -37,7 +37,7 @@ constexpr int kStreams = 96;                               // threads, one strea
 // (site_of tells A from B by the return address inside each).
 volatile int g_calls[4];
 #define HAKT_SITE(name, k)                               \
-  __attribute__((noipa)) void* name(std::size_t n) {     \
+  HAKT_NOIPA void* name(std::size_t n) {                 \
     void* p = hak_malloc(n);                             \
     g_calls[k] = g_calls[k] + 1;                         \
     return p;                                            \

@@ -2,6 +2,14 @@
 // from inside the tests that drive the sampling path through libhakmem.a.
 #pragma once
 
+// A call site the optimiser may neither clone, merge nor inline (the heap tests name sites
+// by their functions): GCC's noipa; clang has no noipa, and optnone implies no IPA on it.
+#if defined(__clang__)
+#define HAKT_NOIPA __attribute__((noinline, optnone))
+#else
+#define HAKT_NOIPA __attribute__((noipa))
+#endif
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -26,7 +26,7 @@ namespace {
 using hakt::heap_path;
 using hakt::Record;
 
-__attribute__((noipa)) void* alloc_here(std::size_t n) {  // noipa: no constprop clone elsewhere
+HAKT_NOIPA void* alloc_here(std::size_t n) {  // noipa: no constprop clone elsewhere
   void* p = hak_malloc(n);
   __asm__ volatile("" ::"r"(p) : "memory");
   return p;

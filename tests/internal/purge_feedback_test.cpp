@@ -38,7 +38,7 @@ void take(ThreadHeap* h, unsigned cls, unsigned n, int fill, std::vector<void*>*
 
 // Frees n objects straight to their slabs, tagged as free() tags them.
 void give_back(ThreadHeap* h, void** objs, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) *static_cast<std::uintptr_t*>(objs[i]) = free_tag(objs[i]);
+  for (std::size_t i = 0; i < n; ++i) *static_cast<std::uintptr_t*>(objs[i]) = free_tag();
   LockGuard g(h->lock);
   heap_return_objects(h, objs, static_cast<std::uint32_t>(n));
 }

@@ -44,7 +44,7 @@ TEST_P(RefillPerClass, RefillHandsOutTaggedObjectsOfOneSlab) {
     EXPECT_GE(o, s->start);
     EXPECT_LT(o, s->bump) << "only carved space is handed out";
     EXPECT_EQ(static_cast<std::size_t>(o - s->start) % s->obj_size, 0u) << "an object start";
-    EXPECT_EQ(*reinterpret_cast<std::uintptr_t*>(o), free_tag(o)) << "bin residents carry the tag";
+    EXPECT_EQ(*reinterpret_cast<std::uintptr_t*>(o), free_tag()) << "bin residents carry the tag";
   }
   // All from the class's current slab: this is the heap's first refill of the class.
   if (superslab_of(*b.base) == ss && slab_of(ss, *b.base) == s) {
@@ -87,7 +87,7 @@ TEST(Flush, FullBinFlushesHalfAndKeepsTheNewest) {
       EXPECT_EQ(static_cast<std::uint32_t>(b.top - b.base), cap - cap / 2 + 1);
       EXPECT_EQ(b.top[-1], p) << "the freed object is on top";
     } else {
-      *static_cast<std::uintptr_t*>(p) = free_tag(p);
+      *static_cast<std::uintptr_t*>(p) = free_tag();
       *b.top++ = p;
     }
     EXPECT_LE(b.top, b.limit);
