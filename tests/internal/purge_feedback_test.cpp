@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "superslab/os.hpp"
 #include "unified_cache/heap.hpp"
 #include "unified_cache/heap_internal.hpp"
 
@@ -146,7 +147,10 @@ TEST_F(PurgeFeedback, PagesHandedOutSinceTheLastPassAreNotGivenBack) {
   on_own_thread([&](ThreadHeap* h) {
     auto unforced_pass = [h] {
       LockGuard g(h->lock);
-      h->last_purge_ns.store(0);  // due now, whatever the (hour-long) delay
+      // Due now, whatever the (hour-long) delay: the last pass a whole delay ago. Not 0: the
+      // clock is CLOCK_MONOTONIC, and a machine up for less than half the delay (a fresh CI
+      // runner) would find "0" too recent (unsigned wrap-around keeps this right then too).
+      h->last_purge_ns.store(os::now_ns() - heap_purge_delay_of(h));
       return heap_purge(h, false);
     };
     constexpr unsigned kN = 64, kKeepEvery = 8;  // every slab keeps some live objects
