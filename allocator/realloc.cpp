@@ -58,10 +58,18 @@ void realloc_release(void* p) {
 // The size a growth from a block of `old` bytes to n asks for: n, raised to old + old/4
 // when n is less (see the top of the file). Beyond the span range a huge mapping grows by
 // mremap without a copy, in 2 MiB steps, so it gets no headroom.
+//
+// The headroom alone never takes a block out of the slab classes: below kGrowSpanMin it
+// stops at the largest class there (8 KiB). Buffers that grow to a cap and stay there are
+// common (redis's listpacks stop just under 8 KiB: 1 KiB values, seven to a node), and a
+// quarter more than 7 KiB, as a page span, was 12 KiB each: 502 MiB of listpacks for 300k
+// values of 1 KiB, where glibc held 300 MiB (PERF_NOTES.md, 2026-12-06).
 std::size_t grow_size(std::size_t old, std::size_t n) {
   if (n > kSpanMaxBytes) return n;
   std::size_t floor = old + old / 4;
-  return n < floor ? floor : n;
+  std::size_t g = n < floor ? floor : n;
+  if (n < kGrowSpanMin && g >= kGrowSpanMin) g = kGrowSpanMin - 1;  // the 8 KiB class
+  return g;
 }
 
 // The span length a span resized for n bytes should get: a medium class's size (so its

@@ -4,6 +4,7 @@
 
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/medium.hpp"
 #include "unified_cache/secure.hpp"
 
 namespace hakmem {
@@ -87,7 +88,7 @@ void heap_return_objects(ThreadHeap* h, void** objs, std::uint32_t n) {
       if (s->state == SlabState::kFull) {
         s->state = SlabState::kActive;
         if (s->used == 0) heap_slab_empty(h, ss, s);
-        else partial_push(h, s);
+        else partial_push_behind(h, s);
       } else if (s->used == 0 && h->partial[s->cls] != s) {
         HAK_ASSERT(s->state == SlabState::kActive);
         // Empty and not the class's current slab: give the units back.
@@ -137,6 +138,7 @@ bool cache_flush_push(unsigned cls, void* p) {
   Bin& b = heap_bin(h, cls);
   bool want_purger = false;
   HAK_ASSERT(b.base <= b.top && b.top <= b.limit);
+  if (b.top == b.limit) heap_note_slow_path(h);  // may empty the bins (a thread back from idle)
   if (b.top == b.limit) {
     LockGuard guard(h->lock);
     // Flush the older half (the bottom of the stack); keep the recently freed, warm half.

@@ -57,6 +57,10 @@ struct ThreadHeap {
   SuperSlab* owned;                      // owned SuperSlabs, ones with free units first
   std::atomic<bool> remote_pending;      // some owned SuperSlab has remote_pending bits
   std::uint64_t freed_bytes;             // flushed back to slabs, up to kPurgerAfterFreedBytes
+  // The owner's last slow path and its call count then (medium.cpp, heap_note_slow_path):
+  // how a thread back from idle is told from a busy one. Owner only; 0: none yet.
+  std::uint64_t last_slow_ns;
+  std::uint64_t last_slow_calls;
   ThreadHeap* next_live;                 // registry of live heaps (stats)
   ThreadHeap* prev_live;
   ThreadHeap* next_free;                 // heap pool; the parked list

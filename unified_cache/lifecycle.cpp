@@ -83,6 +83,7 @@ void reset_heap(ThreadHeap* h) {
   h->owned = nullptr;
   h->owned_count = 0;
   h->freed_bytes = 0;
+  h->last_slow_ns = h->last_slow_calls = 0;
   h->last_purge_ns.store(os::now_ns(), std::memory_order_relaxed);
   h->purge_backoff.store(0, std::memory_order_relaxed);
   h->purged_last_pass = 0;

@@ -52,13 +52,15 @@ int class_of_span_bytes(std::size_t bytes) {
   return medium_class_size(m) == bytes ? static_cast<int>(m) : -1;
 }
 
-// The thread's last medium slow path, and its allocator calls then: a thread cache is
-// owner-only, so neither the purger nor a purge pass can empty it, and an idle thread's bins
-// and medium cache kept ~13 MiB resident after realloc_growth freed everything (RSS 20 MiB
-// against glibc's 10; flushed, 6.9 MiB). Per thread, not per heap: only a heuristic for
-// "this thread went quiet", paid for on the medium slow paths alone.
-thread_local std::uint64_t t_slow_ns = 0;
-thread_local std::uint64_t t_slow_calls = 0;
+// A thread cache is owner-only, so neither the purger nor a purge pass can empty it: an
+// idle thread's bins and medium cache kept ~13 MiB resident after realloc_growth freed
+// everything (RSS 20 MiB against glibc's 10; flushed, 6.9 MiB). So every slow path of the
+// owner notes its time and the heap's call count (ThreadHeap::last_slow_ns): one that comes
+// a purge delay after the last with few calls between finds the thread back from idle. A
+// heuristic for "this thread went quiet", paid for on slow paths alone. Slab slow paths
+// count too: a thread whose last thousands of frees were slab objects (strings that stopped
+// in the 8 KiB class) looked busy to a medium-only clock, and kept its caches. In the heap,
+// not in thread_local: a shared library's TLS costs a __tls_get_addr call per access.
 // Calls a thread may make over a purge delay and still count as quiet (the call that takes
 // the slow path and its own inner calls among them).
 constexpr std::uint64_t kQuietCalls = 64;
@@ -82,29 +84,38 @@ void return_idle_caches(ThreadHeap* h) {
   heap_purge(h, true);  // idle for a delay: every free page of this heap has been so too
 }
 
-// Called on every medium slow path.
-void note_slow_path(ThreadHeap* h) {
-  std::uint64_t now = os::now_ns();
-  std::uint64_t calls = calls_so_far(h);
-  if (t_slow_ns != 0 && calls - t_slow_calls <= kQuietCalls &&
-      now - t_slow_ns >= heap_purge_delay_of(h)) {
-    return_idle_caches(h);
-  }
-  t_slow_ns = now;
-  t_slow_calls = calls;
-  // The heap's slab pages are purged on slab slow paths, which a thread whose blocks grew
-  // past the slab classes no longer takes: realloc_growth's strings left ~100 MiB of slab
-  // pages free behind them, purged only a purge delay later by the purger (which leaves
-  // alone a heap whose owner purged within the delay), then at its second pass. The check
-  // is heap_purge's own rate limit, read before taking the lock.
-  if (now - h->last_purge_ns.load(std::memory_order_relaxed) >= heap_purge_delay_of(h) / 2) {
+// Every medium slow path: the note, and the heap's slab purge pass when it is due. Slab
+// pages are purged on slab slow paths, which a thread whose blocks grew past the slab
+// classes no longer takes: realloc_growth's strings left ~100 MiB of slab pages free behind
+// them, purged only a purge delay later by the purger (which leaves alone a heap whose owner
+// purged within the delay), then at its second pass. The check is heap_purge's own rate
+// limit, read before taking the lock.
+void note_medium_slow_path(ThreadHeap* h) {
+  heap_note_slow_path(h);
+  if (os::now_ns() - h->last_purge_ns.load(std::memory_order_relaxed) >=
+      heap_purge_delay_of(h) / 2) {
     LockGuard guard(h->lock);
     heap_maybe_purge(h);
   }
 }
 
+}  // namespace
+
+void heap_note_slow_path(ThreadHeap* h) {
+  std::uint64_t now = os::now_ns();
+  std::uint64_t calls = calls_so_far(h);
+  if (h->last_slow_ns != 0 && calls - h->last_slow_calls <= kQuietCalls &&
+      now - h->last_slow_ns >= heap_purge_delay_of(h)) {
+    return_idle_caches(h);
+  }
+  h->last_slow_ns = now;
+  h->last_slow_calls = calls;
+}
+
+namespace {
+
 HAK_NOINLINE void* refill(ThreadHeap* h, unsigned m, bool* fresh) {
-  note_slow_path(h);
+  note_medium_slow_path(h);
   medium_maybe_purge();
   // Slow start: 1, 2, 4, ... spans per refill up to half a bin, so a program holding one or
   // two medium buffers does not get a bin's worth populated.
@@ -153,7 +164,7 @@ int medium_free(void* p) {
   const std::size_t size = medium_class_size(static_cast<unsigned>(m));
   const unsigned cls = static_cast<unsigned>(m);
   if (medium_bytes(h) + size > kMediumCacheBudget) [[unlikely]] {
-    note_slow_path(h);
+    note_medium_slow_path(h);
     // Over budget: give back the other classes' blocks (rare: once per few MiB freed), so a
     // thread whose sizes shift keeps caching the ones it uses now instead of locking.
     for (unsigned o = 0; o < kNumMediumClasses; ++o) {
@@ -162,7 +173,7 @@ int medium_free(void* p) {
     if (medium_bytes(h) + size > kMediumCacheBudget) return 0;
   }
   if (h->medium_count[cls] == medium_bin_capacity(cls)) [[unlikely]] {
-    note_slow_path(h);  // may have emptied the cache
+    note_medium_slow_path(h);  // may have emptied the cache
     medium_maybe_purge();
     if (h->medium_count[cls] == medium_bin_capacity(cls)) flush_top(h, cls, medium_batch(cls));
   }

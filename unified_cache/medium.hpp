@@ -23,6 +23,10 @@ std::size_t medium_usable_size(const void* p);
 // Returns every cached medium block of h to the span allocator (thread exit, flush, trim).
 // Owner only; takes the span lock, so call it without h->lock held.
 void medium_flush_all(ThreadHeap* h);
+// Every slow path of the owner thread (medium, slab refill, slab flush) calls this, without
+// h->lock held: a thread back after a purge delay with few calls in between returns its bins
+// and medium cache (owner-only, so no purger can) and purges its heap.
+void heap_note_slow_path(ThreadHeap* h);
 // Runs span_purge(false) when a purge interval has passed since the last pass: the
 // medium slow paths give free span pages back even when no purger thread runs.
 void medium_maybe_purge();

@@ -35,6 +35,30 @@ purge_pages::SlabGeometry geometry_of(const Slab* s) {
          p >= s->start && p + len <= s->bump && p + len <= slab_end;
 }
 
+// Collects s's remote frees and settles the slab as a local free would: a full slab goes
+// back on its class's list, an empty one other than the class's current slab gives its
+// units back. Objects freed by other threads into a slab that is not full were otherwise
+// collected only when refill reached the slab, so a slab emptied from afar stayed carved
+// (and only its pages were purged) for as long as its class needed no new objects; a
+// full slab's frees collected here, after its notification was handled, would have left
+// it off every list with free objects. True if s was released (*gone: and ss with it).
+bool slab_settle_remote(ThreadHeap* h, SuperSlab* ss, Slab* s, bool* gone) {
+  if (slab_collect_remote(s) == 0) return false;
+  if (s->state == SlabState::kFull) {
+    s->state = SlabState::kActive;
+    if (s->used != 0) {
+      partial_push_behind(h, s);
+      return false;
+    }
+  } else if (s->used != 0 || h->partial[s->cls] == s) {
+    return false;
+  } else {
+    partial_remove(h, s);
+  }
+  *gone = heap_slab_empty(h, ss, s);
+  return true;
+}
+
 // Purges the pages of s on which every object is free; parks those objects. Returns bytes.
 std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   if (ss->hugetlb) return 0;  // only whole 2 MiB pages can go back (see pool_purge)
@@ -159,14 +183,18 @@ std::size_t heap_purge(ThreadHeap* h, bool force) {
   std::uint64_t populated = (faults - h->faults_at_last_pass) * kPage;
   h->faults_at_last_pass = faults;
   std::size_t released = 0;
-  for (SuperSlab* ss = h->owned; ss; ss = ss->next) {
+  for (SuperSlab* ss = h->owned; ss;) {
     HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == h);
-    for (unsigned u = 0; u < kUnitsPerSuperSlab; ++u) {
+    SuperSlab* next = ss->next;  // ss may move to the front, or leave for the pool
+    bool gone = false;
+    for (unsigned u = 0; u < kUnitsPerSuperSlab && !gone; ++u) {
       Slab* s = &ss->slabs[u];
       if (s->state == SlabState::kUnused || s->first_unit != u) continue;
+      if (slab_settle_remote(h, ss, s, &gone)) continue;  // emptied: its units went back
       released += slab_purge_pages(ss, s, force);
     }
-    released += superslab_purge_free_units(ss, force);
+    if (!gone) released += superslab_purge_free_units(ss, force);
+    ss = next;
   }
   // Forced passes too (malloc_trim, a quiet thread's caches): what is populated again after
   // them says the same about the automatic ones.

@@ -5,6 +5,7 @@
 #include "superslab/os.hpp"
 #include "superslab/pool.hpp"
 #include "unified_cache/heap_internal.hpp"
+#include "unified_cache/medium.hpp"
 #include "unified_cache/purge_pages.hpp"
 #include "unified_cache/secure.hpp"
 
@@ -168,6 +169,7 @@ void* cache_refill_pop(unsigned cls) {
     errno = ENOMEM;
     return nullptr;
   }
+  heap_note_slow_path(h);  // may return the caches of a thread back from idle
   LockGuard guard(h->lock);
   heap_maybe_purge(h);
   Bin& b = heap_bin(h, cls);
@@ -241,7 +243,7 @@ void heap_process_notifications(ThreadHeap* h) {
       if (s->used == 0) {
         if (heap_slab_empty(h, ss, s)) break;  // went to the pool (maybe unmapped)
       } else {
-        partial_push(h, s);
+        partial_push_behind(h, s);
       }
     }
     ss = next;

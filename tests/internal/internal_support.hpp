@@ -8,8 +8,17 @@
 
 #include "superslab/os.hpp"
 #include "superslab/superslab.hpp"
+#include "unified_cache/size_classes.hpp"
 
 namespace hakt_internal {
+
+// The slab class whose objects are exactly `size` bytes; kNumClasses if none is.
+inline unsigned class_of_size(std::uint32_t size) {
+  for (unsigned c = 0; c < hakmem::kNumClasses; ++c) {
+    if (hakmem::kClassSize[c] == size) return c;
+  }
+  return hakmem::kNumClasses;
+}
 
 // Largest power of two dividing n (n > 0).
 constexpr std::uint32_t low_bit(std::uint32_t n) { return n & (~n + 1); }

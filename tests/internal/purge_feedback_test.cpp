@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "superslab/os.hpp"
+#include "internal_support.hpp"
 #include "unified_cache/heap.hpp"
 #include "unified_cache/heap_internal.hpp"
 
@@ -18,12 +19,7 @@ namespace {
 
 using namespace hakmem;
 
-unsigned class_of_size(std::uint32_t size) {
-  for (unsigned c = 0; c < kNumClasses; ++c) {
-    if (kClassSize[c] == size) return c;
-  }
-  return kNumClasses;
-}
+using hakt_internal::class_of_size;
 
 // n objects of class cls taken as malloc takes them (the bin, then refills), each written
 // whole with `fill` so that its pages are resident whatever a pass gave back.

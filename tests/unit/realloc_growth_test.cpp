@@ -100,6 +100,33 @@ TEST(ReallocGrowth, GrowthByMoreThanAQuarterGetsItsOwnSize) {
   api::free(r);
 }
 
+TEST(ReallocGrowth, HeadroomAloneNeverLeavesTheSlabClasses) {
+  api::NoBadFrees no_bad_frees;
+  // redis's listpacks grow by 1 KiB values to just under 8 KiB and stop there. A quarter
+  // of headroom past 8 KiB took a page span (12 KiB for 7,203 bytes: 1.7x glibc's
+  // footprint); the headroom now stops at the 8 KiB class, and a span is taken only when
+  // the size asked for needs one.
+  // A listpack's sizes: its 7-byte header and end, and 1,028 bytes per 1 KiB value.
+  void* q = nullptr;
+  std::size_t len = 7;
+  for (int values = 1; values <= 7; ++values) {
+    q = api::realloc(q, len + 1028);
+    ASSERT_NE(q, nullptr);
+    if (len > 7) {
+      EXPECT_EQ(hakt::check(q, len, 5), SIZE_MAX) << values << " values";
+    }
+    len += 1028;
+    hakt::fill(q, len, 5);
+  }
+  EXPECT_GE(api::usable_size(q), 7203u);
+  EXPECT_LE(api::usable_size(q), 8192u) << "the headroom took a page span";
+  void* r = api::realloc(q, 8300);  // past the slab growth limit: a span, as before
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(hakt::aligned_to(r, 4096));
+  EXPECT_EQ(hakt::check(r, 7203, 5), SIZE_MAX);
+  api::free(r);
+}
+
 TEST(ReallocGrowth, GrownSpanShrinksBackToASlabObject) {
   api::NoBadFrees no_bad_frees;
   // A growth past 8 KiB takes a page span; shrinking it below half moves it back to a
