@@ -111,6 +111,9 @@ ThreadHeap* create_heap() {
       --g_parked_count;
       h->parked = false;
       h->tid.store(0, std::memory_order_relaxed);  // heap_current names the new owner
+      // The new thread's slow paths start their own idle clock: the last owner's would
+      // make its first one return the warm caches it was parked with (medium.cpp).
+      h->last_slow_ns = 0;
       return h;  // still live, counters and all: a heap's counts are not per thread
     }
     h = g_free_heaps;
