@@ -102,6 +102,10 @@ extern std::atomic<ObjectReturnHook> g_object_return_hook HAK_HIDDEN;
 
 // Moves the slab's remote frees onto its local list; returns how many came back.
 std::uint32_t slab_collect_remote(Slab* s);
+// Collects s's remote frees and settles the slab as a local free would (refill.cpp): a full
+// slab goes back on its list, an empty one other than its class's current slab gives its
+// units back. True if s was released; *gone: its SuperSlab went to the pool with it.
+bool slab_settle_remote(ThreadHeap* h, SuperSlab* ss, Slab* s, bool* gone);
 // A slab of h with no object out, not on a partial list: give its units back, and the
 // SuperSlab to the pool if that empties it (keeping at least one SuperSlab per heap).
 // Returns true when the SuperSlab went to the pool: the caller must not touch it again (the

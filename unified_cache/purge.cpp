@@ -35,30 +35,6 @@ purge_pages::SlabGeometry geometry_of(const Slab* s) {
          p >= s->start && p + len <= s->bump && p + len <= slab_end;
 }
 
-// Collects s's remote frees and settles the slab as a local free would: a full slab goes
-// back on its class's list, an empty one other than the class's current slab gives its
-// units back. Objects freed by other threads into a slab that is not full were otherwise
-// collected only when refill reached the slab, so a slab emptied from afar stayed carved
-// (and only its pages were purged) for as long as its class needed no new objects; a
-// full slab's frees collected here, after its notification was handled, would have left
-// it off every list with free objects. True if s was released (*gone: and ss with it).
-bool slab_settle_remote(ThreadHeap* h, SuperSlab* ss, Slab* s, bool* gone) {
-  if (slab_collect_remote(s) == 0) return false;
-  if (s->state == SlabState::kFull) {
-    s->state = SlabState::kActive;
-    if (s->used != 0) {
-      partial_push_behind(h, s);
-      return false;
-    }
-  } else if (s->used != 0 || h->partial[s->cls] == s) {
-    return false;
-  } else {
-    partial_remove(h, s);
-  }
-  *gone = heap_slab_empty(h, ss, s);
-  return true;
-}
-
 // Purges the pages of s on which every object is free; parks those objects. Returns bytes.
 std::size_t slab_purge_pages(SuperSlab* ss, Slab* s, bool force) {
   if (ss->hugetlb) return 0;  // only whole 2 MiB pages can go back (see pool_purge)

@@ -30,6 +30,30 @@ std::uint32_t slab_collect_remote(Slab* s) {
   return n;
 }
 
+// Collects s's remote frees and settles the slab as a local free would: a full slab goes
+// back on its class's list, an empty one other than the class's current slab gives its
+// units back. Objects freed by other threads into a slab that is not full were otherwise
+// collected only when refill reached the slab, so a slab emptied from afar stayed carved
+// (and only its pages were purged) for as long as its class needed no new objects; a
+// full slab's frees collected here, after its notification was handled, would have left
+// it off every list with free objects. True if s was released (*gone: and ss with it).
+bool slab_settle_remote(ThreadHeap* h, SuperSlab* ss, Slab* s, bool* gone) {
+  if (slab_collect_remote(s) == 0) return false;
+  if (s->state == SlabState::kFull) {
+    s->state = SlabState::kActive;
+    if (s->used != 0) {
+      partial_push_behind(h, s);
+      return false;
+    }
+  } else if (s->used != 0 || h->partial[s->cls] == s) {
+    return false;
+  } else {
+    partial_remove(h, s);
+  }
+  *gone = heap_slab_empty(h, ss, s);
+  return true;
+}
+
 static void add_slow_path_faults(ThreadHeap* h, std::uint64_t n) {
   auto& f = h->counters.slow_path_faults;
   f.store(f.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -238,13 +262,9 @@ void heap_process_notifications(ThreadHeap* h) {
       HAK_ASSERT(ss->owner.load(std::memory_order_relaxed) == h);
       // Only slabs set aside as full need it; others are collected when refill reaches them.
       if (s->state != SlabState::kFull || s->first_unit != unit) continue;
-      if (slab_collect_remote(s) == 0) continue;
-      s->state = SlabState::kActive;
-      if (s->used == 0) {
-        if (heap_slab_empty(h, ss, s)) break;  // went to the pool (maybe unmapped)
-      } else {
-        partial_push_behind(h, s);
-      }
+      bool gone = false;
+      slab_settle_remote(h, ss, s, &gone);
+      if (gone) break;  // ss went to the pool (maybe unmapped)
     }
     ss = next;
   }
